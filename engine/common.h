@@ -1,0 +1,59 @@
+/*
+ * common.h — what every part of the engine shares: the scalar type, status codes, the
+ * error-message buffer, and the deterministic random number generator.
+ *
+ * The engine is built twice from the same sources: libhyper.a computes in float (the
+ * build everything ships), libhyper64.a in double (-DHYPER_F64), which exists so the
+ * gradient checks can compare against finite differences to 1e-5 and catch a single
+ * wrong term.  Checkpoints are float32 on disk in both builds.
+ */
+#ifndef HYPER_COMMON_H
+#define HYPER_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef HYPER_F64
+typedef double real;
+#else
+typedef float real;
+#endif
+
+/* Status of every fallible engine call.  0 is success; hyper_status_str names the rest. */
+typedef enum {
+    HYPER_OK = 0,
+    HYPER_ERR_ARG,       /* an argument or configuration value is out of range */
+    HYPER_ERR_NOMEM,     /* an allocation failed */
+    HYPER_ERR_IO,        /* a file could not be opened, read, written or renamed */
+    HYPER_ERR_FORMAT,    /* a file is truncated, corrupt or inconsistent */
+    HYPER_ERR_VOCAB,     /* text holds characters outside the model's vocabulary */
+    HYPER_ERR_ENCODING,  /* text is not valid UTF-8 */
+    HYPER_ERR_CANCELLED, /* a long call was stopped by its caller */
+} hyper_status;
+
+const char *hyper_status_str(hyper_status st);
+
+/* Size of the buffers callers hand in for error messages. */
+#define HYPER_ERRMSG_MAX 512
+
+/* Writes a formatted message into err (which may be NULL) and returns st, so that a
+ * failing function can end with `return hyper_fail(err, HYPER_ERR_ARG, "...", ...);`. */
+hyper_status hyper_fail(char *err, hyper_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- random numbers ------------------------------------------------------------------ */
+
+/* xoshiro256** seeded through splitmix64: small, fast, and the same sequence on every
+ * machine for the same seed.  The state is four words so it can be saved in a checkpoint. */
+typedef struct {
+    uint64_t s[4];
+} hyper_rng;
+
+void hyper_rng_seed(hyper_rng *rng, uint64_t seed);
+uint64_t hyper_rng_next(hyper_rng *rng);
+/* Uniform in [0, 1) with 53 bits (double) of resolution. */
+double hyper_rng_uniform(hyper_rng *rng);
+/* Standard normal (Box-Muller, one value per call). */
+double hyper_rng_normal(hyper_rng *rng);
+
+#endif
