@@ -20,6 +20,13 @@ void mm(int ta, int tb, int M, int N, int K, const real *A, int lda, const real 
 void mm_naive(int ta, int tb, int M, int N, int K, const real *A, int lda, const real *B,
               int ldb, real beta, real *C, int ldc);
 
+/* Loads OpenBLAS (choosing its kernel family, see linalg.c) if that has not happened yet.
+ * Every function here does it on first use; calling it early in main keeps the one-time
+ * setenv away from other threads. */
+void linalg_init(void);
+/* Which kernels the products run on, e.g. "SkylakeX", or "naive loops". */
+const char *linalg_backend(void);
+
 /* Sets the BLAS thread count of the calling process (OpenBLAS's pool is process-wide). */
 void math_set_threads(int n);
 int math_get_threads(void);

@@ -21,7 +21,9 @@ hyper_status sampler_params_check(const sampler_params *sp, char *err);
 /* Draws an index in [0, n) from logits (n) with the given parameters and RNG.  scratch
  * must hold 2n reals + n int32 worth of space (sampler_scratch_size(n) bytes).  The same
  * logits, parameters and RNG state always give the same index.  Ties under greedy go to
- * the lowest index. */
+ * the lowest index; greedy still consumes one draw, so the RNG advances once per character
+ * whatever the parameters.  top_k applies first, then top_p to the mass that remains.
+ * Returns -1 for NULL pointers, n < 1 or parameters that fail sampler_params_check. */
 size_t sampler_scratch_size(int32_t n);
 int32_t sampler_sample(const real *logits, int32_t n, const sampler_params *sp,
                        hyper_rng *rng, void *scratch);

@@ -1,0 +1,127 @@
+# hyperd — build, test, run.  `make help` lists the targets.
+#
+# The engine is one static library (build/libhyper.a), built a second time in double
+# precision (build/libhyper64.a) for the gradient checks.  Binaries target x86-64-v3
+# (AVX2 + FMA), the floor the project supports.
+
+CC       ?= gcc
+ARCH     ?= -march=x86-64-v3
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(ARCH) -Wall -Wextra -MMD -MP -Iengine
+LDLIBS   := -ljansson -lm -lpthread -ldl
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
+
+BUILD    ?= build
+PORT     ?= 8080
+
+# Debian packages the project needs; `make deps` installs whichever are missing.
+DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev check fortunes
+BENCH_PACKAGES := python3-torch
+
+ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
+              engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c
+TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
+              tests/test_engine.c tests/test_training.c tests/check_main.c
+GRAD_SRC   := tests/test_grad.c tests/check_main.c
+CLI_SRC    := clients/hyper/hyper.c
+
+ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+ENGINE64_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/f64/%.o)
+TEST_OBJ     := $(TEST_SRC:%.c=$(BUILD)/%.o)
+GRAD_OBJ     := $(GRAD_SRC:%.c=$(BUILD)/f64/%.o)
+CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
+
+# The bundled default model: how `make models` makes it (see docs/results.md).
+CORPUS       := data/fortunes.txt
+MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --embed 4 \
+                --batch 32 --seq 100 --lr 0.002 --clip 1.0 --keep 0.9 --steps 6000 --seed 1 \
+                --eval-every 500 --eval-chars 40000 --checkpoint-every 500 --threads 2
+
+.PHONY: all deps test check unit asan bench models run clean help
+all: $(BUILD)/hyper $(BUILD)/libhyper.a
+
+help:
+	@echo "make          build libhyper.a and the hyper command"
+	@echo "make deps     apt-get install the Debian packages that are missing"
+	@echo "make test     build and run every test"
+	@echo "make asan     the unit tests under AddressSanitizer + UBSan"
+	@echo "make bench    speed against PyTorch (docs/results.md)"
+	@echo "make models   retrain models/charlm.safetensors"
+	@echo "make run      build and sample from the bundled model"
+	@echo "make clean    remove build/"
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES) $(EXTRA_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/f64/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DHYPER_F64 -c $< -o $@
+
+$(BUILD)/libhyper.a: $(ENGINE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libhyper64.a: $(ENGINE64_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/hyper: $(CLI_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/check_engine: $(TEST_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/check_grad: $(GRAD_OBJ) $(BUILD)/libhyper64.a
+	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# The unit tests alone (what `make asan` runs under the sanitizers).
+unit: $(BUILD)/check_engine $(BUILD)/check_grad
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/check_grad
+	OPENBLAS_NUM_THREADS=2 $(BUILD)/check_engine
+
+test: deps
+	$(MAKE) --no-print-directory unit $(BUILD)/hyper
+	HYPER=$(BUILD)/hyper tests/test_cli.sh
+
+check: test
+
+asan: deps
+	$(MAKE) --no-print-directory BUILD=build/asan \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  unit
+
+# The corpus: the text of Debian's fortunes package, its files in name order.
+$(CORPUS):
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(@D)
+	cat $$(ls /usr/share/games/fortunes/* | grep -v -e '\.dat$$' -e '\.u8$$' -e '/ascii-art$$' | sort) > $@.tmp
+	mv $@.tmp $@
+
+models: deps $(BUILD)/hyper $(CORPUS)
+	$(BUILD)/hyper train --data $(CORPUS) --out models/charlm.safetensors $(MODEL_ARGS)
+	$(BUILD)/hyper eval --model models/charlm.safetensors --data $(CORPUS)
+
+bench: deps
+	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps
+	$(MAKE) --no-print-directory $(BUILD)/bench_engine
+	bench/run.sh $(BUILD)/bench_engine
+
+$(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps all
+	$(BUILD)/hyper sample --model models/charlm.safetensors -n 400 --temperature 0.8
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,572 @@
+/*
+ * hyper — the command-line face of the engine: train, sample, eval, params, info.
+ *
+ * Every command parses its options from one table (name, kind, destination), so each
+ * option is checked the same way and a bad value always names the option.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "linalg.h"
+#include "model.h"
+#include "sampler.h"
+#include "trainer.h"
+#include "vocab.h"
+
+#define MAX_TEXT_BYTES ((size_t)1 << 30)   /* corpora and evaluation files */
+#define MAX_SAMPLE_CHARS 100000000L
+
+/* ---- option parsing -------------------------------------------------------------------- */
+
+typedef enum { OPT_STR, OPT_INT, OPT_I64, OPT_U64, OPT_DBL, OPT_FLAG } opt_kind;
+
+typedef struct {
+    const char *name;   /* "--units" */
+    const char *alias;  /* "-n" or NULL */
+    opt_kind kind;
+    void *dst;
+    const char *help;
+} opt_spec;
+
+static int parse_value(const opt_spec *o, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_STR: *(const char **)o->dst = v; return 0;
+    case OPT_INT: {
+        long x = strtol(v, &end, 10);
+        if (errno || *v == 0 || *end || x < INT32_MIN || x > INT32_MAX) break;
+        *(int32_t *)o->dst = (int32_t)x;
+        return 0;
+    }
+    case OPT_I64: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || *v == 0 || *end) break;
+        *(int64_t *)o->dst = x;
+        return 0;
+    }
+    case OPT_U64: {
+        if (*v == '-') break;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || *v == 0 || *end) break;
+        *(uint64_t *)o->dst = x;
+        return 0;
+    }
+    case OPT_DBL: {
+        double x = strtod(v, &end);
+        if (errno || *v == 0 || *end || !isfinite(x)) break;
+        *(double *)o->dst = x;
+        return 0;
+    }
+    case OPT_FLAG: return 0;
+    }
+    fprintf(stderr, "hyper: %s: '%s' is not a valid %s\n", o->name, v,
+            o->kind == OPT_DBL ? "number" : "integer");
+    return -1;
+}
+
+/* Parses argv against opts; positional arguments go to pos (up to npos). -1 on error. */
+static int parse_opts(int argc, char **argv, const opt_spec *opts, const char **pos, int npos,
+                      const char *usage)
+{
+    int got = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: %s\n", usage);
+            for (const opt_spec *o = opts; o->name; o++)
+                printf("  %-16s %s\n", o->name, o->help);
+            exit(0);
+        }
+        if (a[0] != '-' || a[1] == 0) {
+            if (got >= npos) {
+                fprintf(stderr, "hyper: unexpected argument '%s'\nusage: %s\n", a, usage);
+                return -1;
+            }
+            pos[got++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const opt_spec *o = opts;
+        for (; o->name; o++)
+            if ((strlen(o->name) == nlen && strncmp(a, o->name, nlen) == 0) ||
+                (o->alias && strlen(o->alias) == nlen && strncmp(a, o->alias, nlen) == 0))
+                break;
+        if (!o->name) {
+            fprintf(stderr, "hyper: unknown option '%.*s'\nusage: %s\n", (int)nlen, a, usage);
+            return -1;
+        }
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "hyper: %s needs a value\n", o->name);
+            return -1;
+        }
+        if (parse_value(o, v) != 0)
+            return -1;
+    }
+    for (int k = got; k < npos; k++)
+        pos[k] = NULL;
+    return got;
+}
+
+static int fail(const char *what, hyper_status st, const char *err)
+{
+    fprintf(stderr, "hyper: %s: %s\n", what, err && *err ? err : hyper_status_str(st));
+    return 1;
+}
+
+static int cell_from_opt(const char *s, model_config *cfg)
+{
+    cell_kind k;
+    if (cell_kind_parse(s, &k) != 0) {
+        fprintf(stderr, "hyper: --cell: '%s' is not one of lstm, lnlstm, hyperlstm, lnhyperlstm\n",
+                s ? s : "");
+        return -1;
+    }
+    cfg->cell = k;
+    return 0;
+}
+
+/* ---- hyper params --------------------------------------------------------------------- */
+
+static int cmd_params(int argc, char **argv)
+{
+    const char *cell = "lnhyperlstm";
+    model_config cfg = {0, 1, 1000, 128, 4, 0, 50};
+    int32_t vocab_size = -1;
+    const opt_spec opts[] = {
+        {"--cell", NULL, OPT_STR, &cell, "lstm | lnlstm | hyperlstm | lnhyperlstm"},
+        {"--layers", NULL, OPT_INT, &cfg.layers, "L (1)"},
+        {"--units", NULL, OPT_INT, &cfg.units, "N (1000)"},
+        {"--hyper-units", NULL, OPT_INT, &cfg.hyper_units, "H (128)"},
+        {"--embed", NULL, OPT_INT, &cfg.embed, "Z (4)"},
+        {"--vocab", NULL, OPT_INT, &vocab_size, "V: one-hot input and softmax output (50)"},
+        {"--inputs", NULL, OPT_INT, &cfg.inputs, "dense input width instead of one-hot"},
+        {"--outputs", NULL, OPT_INT, &cfg.outputs, "output width (default: V)"},
+        {NULL, NULL, 0, NULL, NULL}};
+    if (parse_opts(argc, argv, opts, NULL, 0, "hyper params --cell C --units N --hyper-units H --embed Z --vocab V [--layers L]") < 0)
+        return 2;
+    if (cell_from_opt(cell, &cfg) < 0)
+        return 2;
+    if (vocab_size >= 0)
+        cfg.outputs = vocab_size;
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = model_config_check(&cfg, err);
+    if (st != HYPER_OK)
+        return fail("params", st, err);
+    param_info table[MODEL_MAX_PARAMS];
+    size_t total = 0;
+    int n = model_param_table(&cfg, table, &total);
+    for (int i = 0; i < n; i++) {
+        char shape[64];
+        int at = 0;
+        for (int d = 0; d < table[i].ndim; d++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, d ? " x %" PRId64 : "%" PRId64,
+                           table[i].shape[d]);
+        printf("%-28s %-20s %12zu\n", table[i].name, shape, table[i].size);
+    }
+    printf("%zu\n", total);
+    return 0;
+}
+
+/* ---- hyper info ---------------------------------------------------------------------- */
+
+static int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    const opt_spec opts[] = {{NULL, NULL, 0, NULL, NULL}};
+    if (parse_opts(argc, argv, opts, &path, 1, "hyper info MODEL") < 0)
+        return 2;
+    if (!path) {
+        fprintf(stderr, "usage: hyper info MODEL\n");
+        return 2;
+    }
+    char err[HYPER_ERRMSG_MAX];
+    checkpoint *ck = NULL;
+    hyper_status st = checkpoint_open(path, &ck, err);
+    if (st != HYPER_OK)
+        return fail("info", st, err);
+    const model_config *c = checkpoint_config(ck);
+    printf("file:        %s\n", path);
+    printf("cell:        %s\n", cell_kind_str((cell_kind)c->cell));
+    printf("layers:      %d\n", c->layers);
+    printf("units:       %d\n", c->units);
+    if (cell_is_hyper((cell_kind)c->cell)) {
+        printf("hyper units: %d\n", c->hyper_units);
+        printf("embedding:   %d\n", c->embed);
+    }
+    if (c->inputs)
+        printf("inputs:      %d\noutputs:     %d\n", c->inputs, c->outputs);
+    else
+        printf("vocabulary:  %d\n", c->outputs);
+    printf("parameters:  %zu\n", model_param_count(c));
+    const char *keys[] = {"kind", "train.steps", "train.val_bpc", NULL};
+    for (int k = 0; keys[k]; k++) {
+        const char *v = checkpoint_meta(ck, keys[k]);
+        if (v)
+            printf("%-12s %s\n", keys[k], v);
+    }
+    checkpoint_close(ck);
+    return 0;
+}
+
+/* ---- hyper train --------------------------------------------------------------------- */
+
+typedef struct {
+    int tty;
+} report_ctx;
+
+static void fmt_duration(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int report_progress(const train_progress *p, void *user)
+{
+    const report_ctx *rc = user;
+    char eta[32], val[32];
+    fmt_duration(p->eta, eta, sizeof eta);
+    if (isnan(p->val_bpc))
+        snprintf(val, sizeof val, "-");
+    else
+        snprintf(val, sizeof val, "%.4f", p->val_bpc);
+    if (rc->tty) {
+        const int width = 30;
+        int filled = (int)((double)p->step / (double)p->steps * width);
+        char bar[64];
+        for (int k = 0; k < width; k++)
+            bar[k] = k < filled ? '#' : '.';
+        bar[width] = 0;
+        printf("\r[%s] %" PRId64 "/%" PRId64 " loss %.4f bpc  val %s bpc  %.0f chars/s  ETA %s  ",
+               bar, p->step, p->steps, p->train_bpc, val, p->chars_per_sec, eta);
+        if (p->step == p->steps)
+            printf("\n");
+    } else {
+        printf("step %" PRId64 "/%" PRId64 "  loss %.4f bpc  val %s bpc  %.0f chars/s  ETA %s\n",
+               p->step, p->steps, p->train_bpc, val, p->chars_per_sec, eta);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    const char *data = NULL, *out = NULL, *cell = "lnhyperlstm";
+    model_config cfg = {0, 1, 256, 64, 4, 0, 0};
+    train_params tp;
+    train_params_default(&tp);
+    int32_t threads = 2, report_every = 10, resume = 0;
+    double val_fraction = 0.05;
+    const opt_spec opts[] = {
+        {"--data", NULL, OPT_STR, &data, "UTF-8 training text (required)"},
+        {"--out", NULL, OPT_STR, &out, "model file to write (required); OUT.train holds the training state"},
+        {"--cell", NULL, OPT_STR, &cell, "lstm | lnlstm | hyperlstm | lnhyperlstm (lnhyperlstm)"},
+        {"--layers", NULL, OPT_INT, &cfg.layers, "L (1)"},
+        {"--units", NULL, OPT_INT, &cfg.units, "N (256)"},
+        {"--hyper-units", NULL, OPT_INT, &cfg.hyper_units, "H (64)"},
+        {"--embed", NULL, OPT_INT, &cfg.embed, "Z (4)"},
+        {"--batch", NULL, OPT_INT, &tp.batch, "B parallel streams (32)"},
+        {"--seq", NULL, OPT_INT, &tp.seq, "T steps of truncated BPTT (100)"},
+        {"--lr", NULL, OPT_DBL, &tp.lr, "Adam learning rate (0.002)"},
+        {"--clip", NULL, OPT_DBL, &tp.clip, "global gradient-norm clip, 0 = off (1.0)"},
+        {"--keep", NULL, OPT_DBL, &tp.keep, "recurrent dropout keep probability (1.0)"},
+        {"--steps", NULL, OPT_I64, &tp.steps, "optimizer steps (1000)"},
+        {"--seed", NULL, OPT_U64, &tp.seed, "seed of weights and dropout (1)"},
+        {"--threads", NULL, OPT_INT, &threads, "BLAS threads (2)"},
+        {"--eval-every", NULL, OPT_INT, &tp.eval_every, "steps between validations (100)"},
+        {"--eval-chars", NULL, OPT_I64, &tp.eval_chars, "validation characters per run, 0 = all (0)"},
+        {"--checkpoint-every", NULL, OPT_INT, &tp.checkpoint_every, "steps between checkpoints (500)"},
+        {"--val-fraction", NULL, OPT_DBL, &val_fraction, "share of the text held out at its end (0.05)"},
+        {"--report-every", NULL, OPT_INT, &report_every, "steps between progress lines (10)"},
+        {"--resume", NULL, OPT_FLAG, &resume, "continue from OUT.train"},
+        {NULL, NULL, 0, NULL, NULL}};
+    const char *usage = "hyper train --data FILE --out MODEL [--cell C --layers L --units N "
+                        "--hyper-units H --embed Z --batch B --seq T --lr LR --clip G --keep P "
+                        "--steps S --seed X --threads K] [--resume]";
+    if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
+        return 2;
+    if (!data || !out) {
+        fprintf(stderr, "hyper train: --data and --out are required\nusage: %s\n", usage);
+        return 2;
+    }
+    if (cell_from_opt(cell, &cfg) < 0)
+        return 2;
+    if (threads < 1 || threads > 256) {
+        fprintf(stderr, "hyper train: --threads: %d is outside 1..256\n", threads);
+        return 2;
+    }
+    math_set_threads(threads);
+    char err[HYPER_ERRMSG_MAX];
+    char ckpt[4096];
+    if (snprintf(ckpt, sizeof ckpt, "%s.train", out) >= (int)sizeof ckpt) {
+        fprintf(stderr, "hyper train: --out path too long\n");
+        return 2;
+    }
+    /* a resumed run encodes the text with the checkpoint's own vocabulary */
+    vocab resume_voc = {0, NULL};
+    if (resume) {
+        model tmp;
+        hyper_status st = checkpoint_load(ckpt, &tmp, &resume_voc, err);
+        if (st != HYPER_OK)
+            return fail("resume", st, err);
+        model_free(&tmp);
+    }
+    corpus c;
+    hyper_status st = corpus_load(&c, data, MAX_TEXT_BYTES, resume ? &resume_voc : NULL, val_fraction, err);
+    vocab_free(&resume_voc);
+    if (st != HYPER_OK)
+        return fail("train", st, err);
+    cfg.outputs = c.voc.size;
+    trainer *t = NULL;
+    st = resume ? trainer_resume(&t, ckpt, &tp, &c, err) : trainer_new(&t, &cfg, &tp, &c, err);
+    if (st != HYPER_OK) {
+        corpus_free(&c);
+        return fail("train", st, err);
+    }
+    const model_config *mc = &trainer_model(t)->cfg;
+    printf("%s %s: %d layer(s) × %d units", resume ? "resuming" : "training",
+           cell_kind_str((cell_kind)mc->cell), mc->layers, mc->units);
+    if (cell_is_hyper((cell_kind)mc->cell))
+        printf(", H %d, Z %d", mc->hyper_units, mc->embed);
+    printf(", vocabulary %d, %zu parameters; %zu training / %zu validation characters; from step %" PRId64 "\n",
+           mc->outputs, model_param_count(mc), c.n_train, c.n - c.n_train, trainer_steps_done(t));
+    report_ctx rc = {isatty(STDOUT_FILENO)};
+    st = trainer_run(t, report_every, report_progress, &rc, ckpt, err);
+    if (st == HYPER_OK)
+        st = trainer_save_model(t, out, err);
+    if (st == HYPER_OK)
+        printf("wrote %s (training state in %s)\n", out, ckpt);
+    trainer_free(t);
+    corpus_free(&c);
+    return st == HYPER_OK ? 0 : fail("train", st, err);
+}
+
+/* ---- model loading for sample / eval ---------------------------------------------------- */
+
+static int load_charlm(const char *path, model *m, vocab *v)
+{
+    char err[HYPER_ERRMSG_MAX];
+    memset(v, 0, sizeof *v);
+    hyper_status st = checkpoint_load(path, m, v, err);
+    if (st != HYPER_OK)
+        return fail("model", st, err);
+    if (m->cfg.inputs != 0 || v->size != m->cfg.outputs) {
+        fprintf(stderr, "hyper: %s is not a character model (it has no vocabulary)\n", path);
+        model_free(m);
+        vocab_free(v);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- hyper sample -------------------------------------------------------------------- */
+
+static int cmd_sample(int argc, char **argv)
+{
+    const char *path = NULL, *prime = NULL;
+    int64_t n = 500;
+    sampler_params sp;
+    sampler_params_default(&sp);
+    uint64_t seed = 1;
+    int32_t threads = 1;
+    int skip_unknown = 0;
+    const opt_spec opts[] = {
+        {"--model", NULL, OPT_STR, &path, "model file (required)"},
+        {"--prime", NULL, OPT_STR, &prime, "text fed to the model first (not repeated)"},
+        {"-n", "--chars", OPT_I64, &n, "characters to generate (500)"},
+        {"--temperature", NULL, OPT_DBL, &sp.temperature, "0 = greedy (1.0)"},
+        {"--top-k", NULL, OPT_INT, &sp.top_k, "keep the k most likely, 0 = all (0)"},
+        {"--top-p", NULL, OPT_DBL, &sp.top_p, "nucleus mass (1.0)"},
+        {"--seed", NULL, OPT_U64, &seed, "sampling seed (1)"},
+        {"--threads", NULL, OPT_INT, &threads, "BLAS threads (1)"},
+        {"--skip-unknown", NULL, OPT_FLAG, &skip_unknown, "drop prime characters outside the vocabulary"},
+        {NULL, NULL, 0, NULL, NULL}};
+    const char *usage = "hyper sample --model MODEL [--prime TEXT] [-n CHARS] [--temperature T] "
+                        "[--top-k K] [--top-p P] [--seed X]";
+    if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
+        return 2;
+    if (!path) {
+        fprintf(stderr, "hyper sample: --model is required\nusage: %s\n", usage);
+        return 2;
+    }
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = sampler_params_check(&sp, err);
+    if (st != HYPER_OK)
+        return fail("sample", st, err);
+    if (n < 0 || n > MAX_SAMPLE_CHARS) {
+        fprintf(stderr, "hyper sample: -n: %" PRId64 " is outside 0..%ld\n", n, MAX_SAMPLE_CHARS);
+        return 2;
+    }
+    math_set_threads(threads < 1 ? 1 : threads);
+    model m;
+    vocab v;
+    if (load_charlm(path, &m, &v))
+        return 1;
+    /* without a prime the model starts from a newline, as a text starts after one */
+    int32_t *ids = NULL;
+    size_t nids = 0;
+    const char *start = prime ? prime : "\n";
+    st = vocab_encode(&v, start, strlen(start), skip_unknown, &ids, &nids, NULL, err);
+    int rc = 0;
+    model_state s = {0};
+    model_step_ws *ws = NULL;
+    real *logits = NULL;
+    void *scratch = NULL;
+    if (st != HYPER_OK) {
+        rc = fail(prime ? "--prime" : "sample", st, err);
+        goto out;
+    }
+    if (nids == 0 && vocab_encode(&v, " ", 1, 1, &ids, &nids, NULL, err) == HYPER_OK && nids == 0) {
+        free(ids);
+        ids = calloc(1, sizeof *ids); /* nothing usable: start from id 0 */
+        nids = 1;
+    }
+    st = model_state_init(&s, &m.cfg, 1, err);
+    ws = model_step_ws_new(&m.cfg, 1);
+    logits = malloc((size_t)m.cfg.outputs * sizeof *logits);
+    scratch = malloc(sampler_scratch_size(m.cfg.outputs));
+    if (st != HYPER_OK || !ws || !logits || !scratch || !ids) {
+        rc = fail("sample", HYPER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < nids; k++)
+        model_step(&m, &s, ws, &ids[k], NULL, logits);
+    hyper_rng rng;
+    hyper_rng_seed(&rng, seed);
+    for (int64_t k = 0; k < n; k++) {
+        int32_t id = sampler_sample(logits, m.cfg.outputs, &sp, &rng, scratch);
+        char buf[8];
+        int len = vocab_decode(&v, id, buf);
+        fwrite(buf, 1, (size_t)len, stdout);
+        fflush(stdout);
+        model_step(&m, &s, ws, &id, NULL, logits);
+    }
+    if (isatty(STDOUT_FILENO))
+        printf("\n");
+out:
+    free(ids);
+    free(logits);
+    free(scratch);
+    model_step_ws_free(ws);
+    model_state_free(&s);
+    model_free(&m);
+    vocab_free(&v);
+    return rc;
+}
+
+/* ---- hyper eval ---------------------------------------------------------------------- */
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *path = NULL, *data = NULL;
+    int32_t threads = 2, streams = 16, seq = 100;
+    int skip_unknown = 0;
+    const opt_spec opts[] = {
+        {"--model", NULL, OPT_STR, &path, "model file (required)"},
+        {"--data", NULL, OPT_STR, &data, "UTF-8 text to evaluate (required)"},
+        {"--threads", NULL, OPT_INT, &threads, "BLAS threads (2)"},
+        {"--streams", NULL, OPT_INT, &streams, "slices of the text run side by side (16)"},
+        {"--seq", NULL, OPT_INT, &seq, "steps per forward pass (100)"},
+        {"--skip-unknown", NULL, OPT_FLAG, &skip_unknown, "drop characters outside the vocabulary"},
+        {NULL, NULL, 0, NULL, NULL}};
+    const char *usage = "hyper eval --model MODEL --data FILE";
+    if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
+        return 2;
+    if (!path || !data) {
+        fprintf(stderr, "hyper eval: --model and --data are required\nusage: %s\n", usage);
+        return 2;
+    }
+    if (streams < 1 || streams > TRAIN_MAX_BATCH || seq < 1 || seq > TRAIN_MAX_SEQ) {
+        fprintf(stderr, "hyper eval: --streams or --seq out of range\n");
+        return 2;
+    }
+    math_set_threads(threads < 1 ? 1 : threads);
+    model m;
+    vocab v;
+    if (load_charlm(path, &m, &v))
+        return 1;
+    char err[2 * HYPER_ERRMSG_MAX], sub[HYPER_ERRMSG_MAX];
+    char *text = NULL;
+    size_t len = 0, n = 0, skipped = 0;
+    int32_t *ids = NULL;
+    int rc = 0;
+    hyper_status st = read_file(data, MAX_TEXT_BYTES, &text, &len, err);
+    if (st == HYPER_OK) {
+        st = vocab_encode(&v, text, len, skip_unknown, &ids, &n, &skipped, sub);
+        if (st != HYPER_OK)
+            snprintf(err, sizeof err, "%s: %s", data, sub);
+    }
+    double bpc = 0;
+    size_t count = 0;
+    if (st == HYPER_OK)
+        st = model_eval_bpc(&m, ids, n, streams, seq, &bpc, &count, err);
+    if (st != HYPER_OK) {
+        rc = fail("eval", st, err);
+    } else {
+        printf("characters: %zu predicted", count);
+        if (skipped)
+            printf(" (%zu outside the vocabulary skipped)", skipped);
+        printf("\nbpc: %.4f\n", bpc);
+    }
+    free(text);
+    free(ids);
+    model_free(&m);
+    vocab_free(&v);
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hyper COMMAND [options]   (hyper COMMAND --help for its options)\n"
+            "  train    train a character model on a text file\n"
+            "  sample   generate text from a model\n"
+            "  eval     bits per character of a model on a text file\n"
+            "  params   exact parameter count of a configuration\n"
+            "  info     configuration and size of a model file\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
+        {"params", cmd_params}, {"info", cmd_info},
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+        if (strcmp(cmd, cmds[k].name) == 0)
+            return cmds[k].fn(argc - 2, argv + 2);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "hyper: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

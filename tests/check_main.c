@@ -1,0 +1,34 @@
+/*
+ * check_main.c — runs the engine's check suites.  Built twice: against libhyper.a (float)
+ * it runs every suite but the gradient checks; against libhyper64.a (-DHYPER_F64) it runs
+ * the gradient checks, which need double precision to mean something.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#ifdef HYPER_F64
+Suite *grad_suite(void);
+#else
+Suite *vocab_suite(void);
+Suite *sampler_suite(void);
+Suite *checkpoint_suite(void);
+Suite *engine_suite(void);
+Suite *training_suite(void);
+#endif
+
+int main(void)
+{
+#ifdef HYPER_F64
+    SRunner *sr = srunner_create(grad_suite());
+#else
+    SRunner *sr = srunner_create(vocab_suite());
+    srunner_add_suite(sr, sampler_suite());
+    srunner_add_suite(sr, checkpoint_suite());
+    srunner_add_suite(sr, engine_suite());
+    srunner_add_suite(sr, training_suite());
+#endif
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
