@@ -11,39 +11,45 @@
 void ln_forward(const real *x, int n, const real *gamma, const real *beta, real *y,
                 real *xhat, real *mu, real *rstd)
 {
-    double m = 0, v = 0;
+    /* sums in the working precision, vectorised: n ≤ 8192 keeps float error near 1e-6 */
+    real m = 0, v = 0;
+#pragma omp simd reduction(+ : m)
     for (int k = 0; k < n; k++)
         m += x[k];
-    m /= n;
+    m /= (real)n;
+#pragma omp simd reduction(+ : v)
     for (int k = 0; k < n; k++)
         v += (x[k] - m) * (x[k] - m);
-    v /= n;
-    double r = 1.0 / sqrt(v + LN_EPS);
+    v /= (real)n;
+    const real r = (real)(1.0 / sqrt((double)v + LN_EPS));
+#pragma omp simd
     for (int k = 0; k < n; k++) {
-        real xh = (real)((x[k] - m) * r);
+        real xh = (x[k] - m) * r;
         xhat[k] = xh;
         y[k] = gamma[k] * xh + beta[k];
     }
-    *mu = (real)m;
-    *rstd = (real)r;
+    *mu = m;
+    *rstd = r;
 }
 
 void ln_backward(const real *dy, const real *xhat, real rstd, int n, const real *gamma,
                  real *dx, real *dgamma, real *dbeta)
 {
     /* dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ ⊙ x̂)), dx̂ = dy ⊙ γ */
-    double s1 = 0, s2 = 0;
+    real s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
     for (int k = 0; k < n; k++) {
-        double dxh = (double)dy[k] * gamma[k];
+        real dxh = dy[k] * gamma[k];
         s1 += dxh;
         s2 += dxh * xhat[k];
         dgamma[k] += dy[k] * xhat[k];
         dbeta[k] += dy[k];
     }
-    s1 /= n;
-    s2 /= n;
+    s1 /= (real)n;
+    s2 /= (real)n;
+#pragma omp simd
     for (int k = 0; k < n; k++)
-        dx[k] = (real)(rstd * ((double)dy[k] * gamma[k] - s1 - xhat[k] * s2));
+        dx[k] = rstd * (dy[k] * gamma[k] - s1 - xhat[k] * s2);
 }
 
 void core_draw_mask(core_cache *cc, int t, double keep, hyper_rng *rng)
@@ -80,7 +86,7 @@ void core_forward(core_cache *cc, int t, const core_params *p)
         }
         for (int k = 0; k < n; k++) {
             real i = sigmoidr(act[k]);
-            real gg = (real)tanh(act[n + k]);
+            real gg = rtanh(act[n + k]);
             real f = sigmoidr(act[2 * n + k] + 1);
             real o = sigmoidr(act[3 * n + k]);
             gate[k] = i;
@@ -93,10 +99,10 @@ void core_forward(core_cache *cc, int t, const core_params *p)
             real *chat = cc->chat + (tb + b) * n;
             ln_forward(c, n, p->cg, p->cb, tc, chat, &cc->cmu[tb + b], &cc->crstd[tb + b]);
             for (int k = 0; k < n; k++)
-                tc[k] = (real)tanh(tc[k]);
+                tc[k] = rtanh(tc[k]);
         } else {
             for (int k = 0; k < n; k++)
-                tc[k] = (real)tanh(c[k]);
+                tc[k] = rtanh(c[k]);
         }
         for (int k = 0; k < n; k++)
             h[k] = gate[3 * n + k] * tc[k];

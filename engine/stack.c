@@ -427,13 +427,13 @@ double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
     double loss = 0;
     for (size_t r = 0; r < rows; r++) {
         real *z = p + r * O;
-        double mx = z[0], sum = 0;
+        real mx = z[0];
+        double sum = 0;
         for (int k = 1; k < O; k++)
             mx = z[k] > mx ? z[k] : mx;
         for (int k = 0; k < O; k++) {
-            double e = exp(z[k] - mx);
-            z[k] = (real)e;
-            sum += e;
+            z[k] = rexp(z[k] - mx);
+            sum += z[k];
         }
         int32_t y = targets[r];
         if (y >= 0 && y < O)

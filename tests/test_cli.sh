@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Black-box tests of the `hyper` command: real files on disk, the real binary.
+# Prints one line per check and ends with "N passed, N failed".
+set -u
+HYPER=${HYPER:-build/hyper}
+tmp=$(mktemp -d /tmp/hyper-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+# expect NAME WANT GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want '$2', got '$3'"; fi; }
+# expect_fail NAME PATTERN CMD...: the command must exit non-zero and say PATTERN on stderr
+expect_fail() {
+  local name=$1 pat=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -ne 0 ] && grep -q -- "$pat" <<<"$out"; then ok "$name"; else bad "$name" "rc=$rc: $out"; fi
+}
+
+# --- parameter counts of the paper (last line is the integer) -----------------------------
+count() { "$HYPER" params "$@" | tail -n 1; }
+expect "params lstm 1000"          4254050  "$(count --cell lstm --units 1000 --vocab 50)"
+expect "params lnlstm 1000"        4264050  "$(count --cell lnlstm --units 1000 --vocab 50)"
+expect "params hyperlstm 1000"     4911874  "$(count --cell hyperlstm --units 1000 --hyper-units 128 --embed 4 --vocab 50)"
+expect "params lnhyperlstm 1000"   4923154  "$(count --cell lnhyperlstm --units 1000 --hyper-units 128 --embed 4 --vocab 50)"
+expect "params lstm 1250"          6567550  "$(count --cell lstm --units 1250 --vocab 50)"
+expect "params hyperlstm enwik8"   18708213 "$(count --cell hyperlstm --units 1800 --hyper-units 256 --embed 64 --vocab 205)"
+expect "params strokes lstm"       3363421  "$(count --cell lstm --units 900 --inputs 3 --outputs 121)"
+expect_fail "params rejects a bad cell" "not one of" "$HYPER" params --cell gru
+expect_fail "params rejects a bad number" "not a valid integer" "$HYPER" params --units 12x
+expect_fail "params rejects zero units" "units" "$HYPER" params --units 0
+
+# --- train, info, sample, eval on a small text ---------------------------------------------
+for i in $(seq 60); do echo "It was the best of times, it was the worst of times."; done > "$tmp/text.txt"
+model="$tmp/m.safetensors"
+train() { "$HYPER" train --data "$tmp/text.txt" --out "$model" --cell lnhyperlstm --units 32 \
+  --hyper-units 16 --embed 4 --batch 4 --seq 20 --lr 0.01 --eval-every 10 --threads 1 "$@"; }
+out=$(train --steps 20 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q "step 20/20" <<<"$out" && [ -s "$model" ] && [ -s "$model.train" ]; then
+  ok "train writes the model and its training state"; else bad "train" "$out"; fi
+grep -q "val [0-9]" <<<"$out" && ok "train reports validation bpc" || bad "train reports validation bpc" "$out"
+out=$(train --steps 30 --resume 2>&1)
+if grep -q "from step 20" <<<"$out" && grep -q "step 30/30" <<<"$out"; then ok "train --resume continues"; else bad "train --resume" "$out"; fi
+expect_fail "resume with another lr is refused" "lr" train --steps 40 --resume --lr 0.02
+
+info=$("$HYPER" info "$model")
+grep -q "cell: *lnhyperlstm" <<<"$info" && grep -q "units: *32" <<<"$info" && ok "info shows the config" || bad "info" "$info"
+expect "info parameter count" "$(count --cell lnhyperlstm --units 32 --hyper-units 16 --embed 4 --vocab "$(grep vocabulary <<<"$info" | awk '{print $2}')")" \
+  "$(grep parameters <<<"$info" | awk '{print $2}')"
+
+a=$("$HYPER" sample --model "$model" --prime "It was" -n 80 --seed 7)
+b=$("$HYPER" sample --model "$model" --prime "It was" -n 80 --seed 7)
+c=$("$HYPER" sample --model "$model" --prime "It was" -n 80 --seed 8)
+expect "sample: same seed, same text" "$a" "$b"
+[ "${#a}" -ge 70 ] && ok "sample writes the characters asked for" || bad "sample length" "${#a}: $a"
+[ "$a" != "$c" ] && ok "sample: another seed, another text" || bad "sample seeds" "$a"
+g1=$("$HYPER" sample --model "$model" --prime "It was" -n 40 --temperature 0 --seed 1)
+g2=$("$HYPER" sample --model "$model" --prime "It was" -n 40 --temperature 0 --seed 2)
+expect "greedy sampling ignores the seed" "$g1" "$g2"
+expect_fail "prime outside the vocabulary is named" "U+00E9" "$HYPER" sample --model "$model" --prime "café" -n 5
+"$HYPER" sample --model "$model" --prime "café" --skip-unknown -n 5 >/dev/null && ok "--skip-unknown samples anyway" || bad "--skip-unknown"
+expect_fail "bad temperature" "temperature" "$HYPER" sample --model "$model" --temperature -1
+
+ev=$("$HYPER" eval --model "$model" --data "$tmp/text.txt" | tail -n 1)
+[[ "$ev" =~ ^bpc:\ [0-9]+\.[0-9]+$ ]] && ok "eval's last line is bpc" || bad "eval" "$ev"
+printf 'naïve\n' > "$tmp/other.txt"
+expect_fail "eval names unknown characters" "U+00EF" "$HYPER" eval --model "$model" --data "$tmp/other.txt"
+
+# --- damaged files are refused with a reason ------------------------------------------------
+head -c 1000 "$model" > "$tmp/cut.safetensors"
+expect_fail "truncated model refused" "cut.safetensors" "$HYPER" info "$tmp/cut.safetensors"
+printf 'not a model at all' > "$tmp/junk.safetensors"
+expect_fail "junk file refused" "junk.safetensors" "$HYPER" sample --model "$tmp/junk.safetensors"
+expect_fail "missing file refused" "No such file" "$HYPER" info "$tmp/none.safetensors"
+expect_fail "missing training text" "No such file" "$HYPER" train --data "$tmp/none.txt" --out "$tmp/x"
+expect_fail "unknown command" "unknown command" "$HYPER" frobnicate
+
+# --- the bundled model ----------------------------------------------------------------------
+if [ -f models/charlm.safetensors ]; then
+  "$HYPER" info models/charlm.safetensors | grep -q "cell: *lnhyperlstm" && ok "bundled model loads" || bad "bundled model"
+  n=$("$HYPER" params --cell lnhyperlstm $("$HYPER" info models/charlm.safetensors | awk '/^units/{print "--units",$2} /^hyper units/{print "--hyper-units",$3} /^embedding/{print "--embed",$2} /^vocabulary/{print "--vocab",$2}') | tail -n 1)
+  [ "$n" -le 3000000 ] && ok "bundled model has at most 3M parameters ($n)" || bad "bundled model size" "$n"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
