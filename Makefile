@@ -7,7 +7,7 @@
 CC       ?= gcc
 ARCH     ?= -march=x86-64-v3
 OPT      ?= -O2 -g
-CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(ARCH) -fopenmp-simd -Wall -Wextra -MMD -MP -Iengine
+CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(ARCH) -fopenmp-simd -Wall -Wextra -MMD -MP -Iengine -Iapi
 LDLIBS   := -ljansson -lm -lpthread -ldl
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
@@ -15,11 +15,15 @@ BUILD    ?= build
 PORT     ?= 8080
 
 # Debian packages the project needs; `make deps` installs whichever are missing.
-DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev check fortunes
+DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
+                libcurl4-openssl-dev check fortunes curl
 BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
-              engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c
+              engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
+              engine/registry.c engine/session.c engine/scheduler.c
+SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
+              api/models.c api/sessions.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/check_main.c
@@ -30,6 +34,7 @@ ENGINE64_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/f64/%.o)
 TEST_OBJ     := $(TEST_SRC:%.c=$(BUILD)/%.o)
 GRAD_OBJ     := $(GRAD_SRC:%.c=$(BUILD)/f64/%.o)
 CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 # The bundled default model: how `make models` makes it (see docs/results.md).
 CORPUS       := data/fortunes.txt
@@ -38,7 +43,7 @@ MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --em
                 --eval-every 250 --eval-chars 40000 --checkpoint-every 250 --threads 1
 
 .PHONY: all deps test check unit asan bench models run clean help
-all: $(BUILD)/hyper $(BUILD)/libhyper.a
+all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
 help:
 	@echo "make          build libhyper.a and the hyper command"
@@ -76,6 +81,9 @@ $(BUILD)/libhyper64.a: $(ENGINE64_OBJ)
 
 $(BUILD)/hyper: $(CLI_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/hyperd: $(SERVER_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ -lmicrohttpd $(LDLIBS)
 
 $(BUILD)/check_engine: $(TEST_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)

@@ -159,14 +159,19 @@ void model_state_copy_stream(const model_config *cfg, model_state *dst, int32_t 
                              const model_state *src, int32_t src_b);
 
 /* ---- inference ---------------------------------------------------------------------------
- * One step for B streams: reads input (one-hot ids (B) or dense (B, I)), advances state in
- * place and writes the output layer's values (B, O) — logits for character models. */
-typedef struct model_step_ws model_step_ws;   /* scratch, sized for (cfg, batch) */
+ * One step for the first `batch` streams of s: reads input (one-hot ids (batch) or dense
+ * (batch, I)), advances their state in place and writes the output layer's values
+ * (batch, O) — logits for character models.  batch may be anything up to the capacity the
+ * workspace was made for (and s->batch); a larger one is ignored. */
+typedef struct model_step_ws model_step_ws;   /* scratch for up to `batch` streams */
 
 model_step_ws *model_step_ws_new(const model_config *cfg, int32_t batch);
 void model_step_ws_free(model_step_ws *ws);
-void model_step(const model *m, model_state *s, model_step_ws *ws,
+void model_step(const model *m, model_state *s, model_step_ws *ws, int32_t batch,
                 const int32_t *ids, const real *x, real *out);
+/* The output layer alone: out (batch, O) = h_top (batch, N) · W + b.  Applied to the top
+ * layer's h of a state, it gives the logits of the next character. */
+void model_logits(const model *m, const real *h_top, int32_t batch, real *out);
 
 /* ---- training ----------------------------------------------------------------------------
  * Forward over T steps for B streams with every activation cached, then backward.

@@ -474,6 +474,7 @@ void model_backward_charlm(const model *m, model_train_ws *ws, real *grad)
 
 struct model_step_ws {
     model_train_ws *tw;
+    int32_t capacity;
 };
 
 model_step_ws *model_step_ws_new(const model_config *cfg, int32_t batch)
@@ -486,6 +487,7 @@ model_step_ws *model_step_ws_new(const model_config *cfg, int32_t batch)
         free(ws);
         return NULL;
     }
+    ws->capacity = batch;
     return ws;
 }
 
@@ -497,12 +499,31 @@ void model_step_ws_free(model_step_ws *ws)
     free(ws);
 }
 
-void model_step(const model *m, model_state *s, model_step_ws *ws, const int32_t *ids,
-                const real *x, real *out)
+/* With T = 1 every buffer's rows start at 0 whatever B is, so a workspace laid out for
+ * `capacity` streams serves any smaller batch once B is set consistently everywhere. */
+static void ws_set_batch(model_train_ws *ws, int32_t B)
 {
-    const int O = m->cfg.outputs, N = m->cfg.units, B = ws->tw->B;
-    const real *htop = model_forward_stack(m, s, ws->tw, ids, x, NULL);
-    for (int b = 0; b < B; b++)
+    ws->B = B;
+    for (int l = 0; l < ws->cfg.layers; l++) {
+        ws->lc[l].main.batch = B;
+        ws->lc[l].hyp.batch = B;
+    }
+}
+
+void model_logits(const model *m, const real *h_top, int32_t batch, real *out)
+{
+    const int O = m->cfg.outputs, N = m->cfg.units;
+    for (int b = 0; b < batch; b++)
         memcpy(out + (size_t)b * O, m->p.b, (size_t)O * sizeof(real));
-    mm(0, 0, B, O, N, htop, N, m->p.W, O, 1, out, O);
+    mm(0, 0, batch, O, N, h_top, N, m->p.W, O, 1, out, O);
+}
+
+void model_step(const model *m, model_state *s, model_step_ws *ws, int32_t batch,
+                const int32_t *ids, const real *x, real *out)
+{
+    if (batch < 1 || batch > ws->capacity || batch > s->batch)
+        return;
+    ws_set_batch(ws->tw, batch);
+    const real *htop = model_forward_stack(m, s, ws->tw, ids, x, NULL);
+    model_logits(m, htop, batch, out);
 }

@@ -1,0 +1,142 @@
+/*
+ * api.h — the HTTP API as plain C: a request (method, path captures, body, a few headers)
+ * goes to a handler, which fills a reply (status + JSON, a raw body, or a stream).  Nothing
+ * here knows libmicrohttpd; server/ turns these into HTTP.
+ */
+#ifndef HYPERD_API_H
+#define HYPERD_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "registry.h"
+#include "session.h"
+
+/* Limits, named (the flags of the same names override the defaults). */
+#define API_DEFAULT_MAX_BODY_BYTES (1u << 20)
+#define API_DEFAULT_MAX_CHARS 10000
+#define API_MAX_PROMPT_CHARS 100000
+#define API_MAX_PARAMS 4
+#define API_PARAM_MAX 128
+#define API_PAGE_MAX 1000
+
+typedef struct api_metrics api_metrics;
+
+/* What every handler may reach: configuration and the shared, thread-safe stores. */
+typedef struct {
+    registry *models;
+    session_store *sessions;
+    api_metrics *metrics;
+    const char *api_key;          /* NULL = no authentication */
+    size_t max_body_bytes;
+    int64_t max_chars;            /* per generate request */
+    volatile int ready;           /* models loaded */
+    volatile int stopping;        /* shutting down: new work gets 503 */
+    double started;               /* unix seconds */
+} api_app;
+
+typedef struct {
+    const char *method;
+    const char *path;
+    char params[API_MAX_PARAMS][API_PARAM_MAX]; /* the {} segments of the route, in order */
+    int nparams;
+    const char *body;             /* NUL-terminated copy, body_len bytes (may be NULL) */
+    size_t body_len;
+    const char *content_type;     /* may be NULL */
+    const char *accept;           /* may be NULL */
+    /* query-string lookup (NULL when absent) */
+    const char *(*query)(void *conn, const char *key);
+    void *conn;
+    api_app *app;
+} api_request;
+
+/* A streamed body.  next() writes up to max bytes into buf and returns the count, 0 when
+ * nothing is ready yet (it waits a little before saying so; it is called again), or -1 at
+ * the end.  release() is called exactly once, when the response is over or the client has
+ * gone, and must cancel whatever still runs. */
+typedef struct {
+    void *ctx;
+    ssize_t (*next)(void *ctx, char *buf, size_t max);
+    void (*release)(void *ctx);
+    const char *content_type;
+} api_stream;
+
+typedef struct {
+    int status;
+    json_t *json;                 /* owned (stolen from the handler) */
+    char *body;                   /* owned raw body, or NULL */
+    size_t body_len;
+    const char *content_type;     /* of body */
+    int streaming;
+    api_stream stream;
+    char allow[64];               /* Allow header for 405 ("" = none) */
+} api_reply;
+
+typedef void (*api_handler)(const api_request *req, api_reply *rep);
+
+typedef struct {
+    const char *method;
+    const char *pattern;          /* "/v1/sessions/{}/generate" */
+    api_handler handler;
+    const char *name;             /* for metrics: "sessions.generate" */
+    int public;                   /* 1: no API key needed */
+} api_route;
+
+extern const api_route api_routes[];
+extern const size_t api_nroutes;
+
+/* Finds the route for method + path, filling req->params.  Returns it, or NULL with
+ * *status 404 (no such path) or 405 (*allow lists the methods the path takes). */
+const api_route *api_route_match(const char *method, const char *path, api_request *req,
+                                 int *status, char *allow, size_t allow_len);
+
+/* ---- replies ----------------------------------------------------------------------- */
+
+/* The one error shape: {"error": {"code": status, "type": "...", "message": "..."}}. */
+void api_error(api_reply *rep, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A JSON reply (steals body). */
+void api_json(api_reply *rep, int status, json_t *body);
+
+/* Parses the request body as a JSON object (an empty body is {}); on failure fills rep with
+ * 400/415 and returns NULL.  Returns a new reference. */
+json_t *api_body_object(const api_request *req, api_reply *rep);
+
+/* Field readers: on a wrong type or range they fill rep with a 400 naming the field and
+ * return -1; a missing field leaves *out untouched and returns 0; present and valid: 1. */
+int api_get_int(json_t *obj, const char *field, int64_t lo, int64_t hi, int64_t *out,
+                api_reply *rep);
+int api_get_u64(json_t *obj, const char *field, uint64_t *out, api_reply *rep);
+int api_get_num(json_t *obj, const char *field, double lo, double hi, double *out,
+                api_reply *rep);
+int api_get_bool(json_t *obj, const char *field, int *out, api_reply *rep);
+int api_get_str(json_t *obj, const char *field, size_t max_bytes, const char **out,
+                api_reply *rep);
+/* Rejects fields not in the NULL-terminated list (a typo should not pass silently). */
+int api_check_fields(json_t *obj, const char *const *known, api_reply *rep);
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+api_metrics *api_metrics_new(void);
+void api_metrics_free(api_metrics *m);
+/* Counts one finished request of route name (or "unmatched") with its status. */
+void api_metrics_request(api_metrics *m, const char *route, int status);
+
+/* Handlers (one file per family). */
+void api_health(const api_request *req, api_reply *rep);
+void api_ready(const api_request *req, api_reply *rep);
+void api_metrics_get(const api_request *req, api_reply *rep);
+void api_models_list(const api_request *req, api_reply *rep);
+void api_models_get(const api_request *req, api_reply *rep);
+void api_sessions_create(const api_request *req, api_reply *rep);
+void api_sessions_list(const api_request *req, api_reply *rep);
+void api_sessions_get(const api_request *req, api_reply *rep);
+void api_sessions_delete(const api_request *req, api_reply *rep);
+void api_sessions_feed(const api_request *req, api_reply *rep);
+void api_sessions_generate(const api_request *req, api_reply *rep);
+void api_sessions_fork(const api_request *req, api_reply *rep);
+void api_sessions_reset(const api_request *req, api_reply *rep);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * models.c — GET /v1/models and /v1/models/{name}.
+ */
+#include <stdlib.h>
+
+#include "api.h"
+
+/* The description of a loaded model (new reference). */
+static json_t *model_json(const model_entry *e)
+{
+    const model_config *c = &e->m.cfg;
+    int hyper = cell_is_hyper((cell_kind)c->cell);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s}", "name", e->name, "kind", e->kind,
+                          "cell", cell_kind_str((cell_kind)c->cell), "layers", c->layers, "units",
+                          c->units, "parameters", (json_int_t)e->params, "file", e->path);
+    json_object_set_new(j, "hyper_units", hyper ? json_integer(c->hyper_units) : json_null());
+    json_object_set_new(j, "embedding_size", hyper ? json_integer(c->embed) : json_null());
+    if (c->inputs == 0) {
+        json_object_set_new(j, "vocabulary_size", json_integer(e->voc.size));
+        size_t len = 0;
+        char *chars = vocab_to_utf8(&e->voc, &len);
+        json_object_set_new(j, "vocabulary", chars ? json_stringn(chars, len) : json_null());
+        free(chars);
+    } else {
+        json_object_set_new(j, "inputs", json_integer(c->inputs));
+        json_object_set_new(j, "outputs", json_integer(c->outputs));
+    }
+    return j;
+}
+
+void api_models_list(const api_request *req, api_reply *rep)
+{
+    json_t *arr = json_array();
+    registry *r = req->app->models;
+    int n = registry_count(r);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, model_json(registry_at(r, i)));
+    model_entry *def = registry_default(r);
+    api_json(rep, 200, json_pack("{s:o, s:s?}", "models", arr, "default", def ? def->name : NULL));
+}
+
+void api_models_get(const api_request *req, api_reply *rep)
+{
+    model_entry *e = registry_find(req->app->models, req->params[0]);
+    if (!e) {
+        api_error(rep, 404, "no model named '%s'", req->params[0]);
+        return;
+    }
+    api_json(rep, 200, model_json(e));
+}

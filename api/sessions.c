@@ -1,0 +1,461 @@
+/*
+ * sessions.c — the session endpoints: create, list, get, delete, feed, generate (plain or
+ * streamed as SSE / NDJSON), fork, reset.  The math runs on the model's scheduler; these
+ * handlers validate, submit, and turn results into JSON.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api.h"
+#include "scheduler.h"
+
+#define GENERATE_DEFAULT_CHARS 200
+#define STREAM_WAIT_MS 250
+#define LIST_DEFAULT 100
+
+/* ISO 8601 UTC with milliseconds, e.g. 2026-11-26T19:03:04.123Z. */
+static json_t *iso_time(int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *session_json(const session *s)
+{
+    return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "id", s->id, "model", s->model->name,
+                     "chars_seen", (json_int_t)s->chars_seen, "created_at", iso_time(s->created_ms),
+                     "last_used_at", iso_time(s->used_ms), "busy", s->busy);
+}
+
+/* Looks up the session of the path; on failure fills rep (404, or 409 when acquire and
+ * another request holds it). */
+static session *lookup(const api_request *req, api_reply *rep, int acquire)
+{
+    int busy = 0;
+    session *s = session_get(req->app->sessions, req->params[0], acquire, &busy);
+    if (!s) {
+        if (busy)
+            api_error(rep, 409, "session %s is busy with another request", req->params[0]);
+        else
+            api_error(rep, 404, "no session %s", req->params[0]);
+    }
+    return s;
+}
+
+/* Encodes text with the session's vocabulary; 400 naming the characters it lacks. */
+static int32_t *encode(const session *s, const char *field, const char *text, size_t *n,
+                       api_reply *rep)
+{
+    int32_t *ids = NULL;
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = vocab_encode(&s->model->voc, text, strlen(text), 0, &ids, n, NULL, err);
+    if (st != HYPER_OK) {
+        api_error(rep, st == HYPER_ERR_NOMEM ? 500 : 400, "%s: %s (model '%s')", field, err,
+                  s->model->name);
+        return NULL;
+    }
+    if (*n > API_MAX_PROMPT_CHARS) {
+        free(ids);
+        api_error(rep, 400, "%s: %zu characters is more than the limit of %d", field, *n,
+                  API_MAX_PROMPT_CHARS);
+        return NULL;
+    }
+    return ids;
+}
+
+/* ---- create, list, get, delete, fork, reset ------------------------------------------- */
+
+void api_sessions_create(const api_request *req, api_reply *rep)
+{
+    json_t *body = api_body_object(req, rep);
+    if (!body)
+        return;
+    static const char *const known[] = {"model", "seed", NULL};
+    const char *name = NULL;
+    uint64_t seed = 0;
+    int has_seed = 0;
+    if (api_check_fields(body, known, rep) < 0 || api_get_str(body, "model", 256, &name, rep) < 0 ||
+        (has_seed = api_get_u64(body, "seed", &seed, rep)) < 0)
+        goto out;
+    model_entry *m = name ? registry_find(req->app->models, name) : registry_default(req->app->models);
+    if (!m) {
+        if (name)
+            api_error(rep, 404, "no model named '%s'", name);
+        else
+            api_error(rep, 503, "no character model is loaded");
+        goto out;
+    }
+    if (m->voc.size == 0) {
+        api_error(rep, 400, "model: '%s' is not a character model", m->name);
+        goto out;
+    }
+    session *s = NULL;
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = session_create(req->app->sessions, m, has_seed, seed, &s, err);
+    if (st != HYPER_OK) {
+        api_error(rep, st == HYPER_ERR_ARG ? 429 : 500, "%s", err);
+        goto out;
+    }
+    api_json(rep, 201, json_pack("{s:s, s:s, s:o}", "id", s->id, "model", m->name, "created_at",
+                                 iso_time(s->created_ms)));
+    session_release(req->app->sessions, s, 0, 0);
+out:
+    json_decref(body);
+}
+
+static int query_int(const api_request *req, const char *key, int64_t lo, int64_t hi,
+                     int64_t def, int64_t *out, api_reply *rep)
+{
+    const char *v = req->query ? req->query(req->conn, key) : NULL;
+    *out = def;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    if (*v == 0 || *end || x < lo || x > hi) {
+        api_error(rep, 400, "%s must be an integer between %lld and %lld", key, (long long)lo,
+                  (long long)hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+void api_sessions_list(const api_request *req, api_reply *rep)
+{
+    int64_t limit, offset;
+    if (query_int(req, "limit", 1, API_PAGE_MAX, LIST_DEFAULT, &limit, rep) < 0 ||
+        query_int(req, "offset", 0, INT32_MAX, 0, &offset, rep) < 0)
+        return;
+    char (*ids)[SESSION_ID_LEN + 1] = calloc((size_t)limit, sizeof *ids);
+    if (!ids) {
+        api_error(rep, 500, "out of memory");
+        return;
+    }
+    size_t total = session_list(req->app->sessions, (size_t)offset, (size_t)limit, ids);
+    json_t *arr = json_array();
+    for (int64_t k = 0; k < limit && ids[k][0]; k++) {
+        session *s = session_get(req->app->sessions, ids[k], 0, NULL);
+        if (s) { /* it may have gone since the listing */
+            json_array_append_new(arr, session_json(s));
+            session_release(req->app->sessions, s, 0, 0);
+        }
+    }
+    free(ids);
+    api_json(rep, 200, json_pack("{s:o, s:I, s:I, s:I}", "sessions", arr, "total", (json_int_t)total,
+                                 "offset", (json_int_t)offset, "limit", (json_int_t)limit));
+}
+
+void api_sessions_get(const api_request *req, api_reply *rep)
+{
+    session *s = lookup(req, rep, 0);
+    if (!s)
+        return;
+    api_json(rep, 200, session_json(s));
+    session_release(req->app->sessions, s, 0, 0);
+}
+
+void api_sessions_delete(const api_request *req, api_reply *rep)
+{
+    int rc = session_delete(req->app->sessions, req->params[0]);
+    if (rc == -1)
+        api_error(rep, 404, "no session %s", req->params[0]);
+    else if (rc == -2)
+        api_error(rep, 409, "session %s is busy with another request", req->params[0]);
+    else
+        rep->status = 204;
+}
+
+void api_sessions_fork(const api_request *req, api_reply *rep)
+{
+    session *src = lookup(req, rep, 1);
+    if (!src)
+        return;
+    session *s = NULL;
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = session_fork(req->app->sessions, src, &s, err);
+    session_release(req->app->sessions, src, 1, 0);
+    if (st != HYPER_OK) {
+        api_error(rep, st == HYPER_ERR_ARG ? 429 : 500, "%s", err);
+        return;
+    }
+    api_json(rep, 201, json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", s->id, "model", s->model->name,
+                                 "created_at", iso_time(s->created_ms), "forked_from", req->params[0],
+                                 "chars_seen", (json_int_t)s->chars_seen));
+    session_release(req->app->sessions, s, 0, 0);
+}
+
+void api_sessions_reset(const api_request *req, api_reply *rep)
+{
+    session *s = lookup(req, rep, 1);
+    if (!s)
+        return;
+    session_reset(req->app->sessions, s);
+    api_json(rep, 200, session_json(s));
+    session_release(req->app->sessions, s, 1, 0);
+}
+
+/* ---- feed ----------------------------------------------------------------------------- */
+
+void api_sessions_feed(const api_request *req, api_reply *rep)
+{
+    json_t *body = api_body_object(req, rep);
+    if (!body)
+        return;
+    static const char *const known[] = {"text", NULL};
+    const char *text = NULL;
+    session *s = NULL;
+    int32_t *ids = NULL;
+    if (api_check_fields(body, known, rep) < 0 || api_get_str(body, "text", SIZE_MAX, &text, rep) < 0)
+        goto out;
+    if (!text) {
+        api_error(rep, 400, "text is required");
+        goto out;
+    }
+    if (!(s = lookup(req, rep, 1)))
+        goto out;
+    size_t n = 0;
+    if (!(ids = encode(s, "text", text, &n, rep)))
+        goto out;
+    gen_spec spec = {.generate = 0, .input = ids, .n_input = n};
+    sampler_params_default(&spec.sp);
+    gen_request *g = scheduler_submit(s->model->sched, s, &spec);
+    if (!g) {
+        api_error(rep, 503, "the server is shutting down");
+        goto out;
+    }
+    gen_request_wait(g);
+    int64_t fed = gen_request_fed(g);
+    double bits = gen_request_bits(g);
+    gen_finish fin = gen_request_finish(g);
+    uint64_t consumed = (uint64_t)gen_request_consumed(g);
+    gen_request_free(g);
+    session_release(req->app->sessions, s, 1, consumed);
+    s = NULL;
+    if (fin == GEN_SHUTDOWN) {
+        api_error(rep, 503, "the server is shutting down (%lld of %zu characters were fed)",
+                  (long long)fed, n);
+        goto out;
+    }
+    api_json(rep, 200, json_pack("{s:I, s:o}", "chars", (json_int_t)fed, "bits_per_char",
+                                 fed > 0 ? json_real(bits / (double)fed) : json_null()));
+out:
+    if (s)
+        session_release(req->app->sessions, s, 1, 0);
+    free(ids);
+    json_decref(body);
+}
+
+/* ---- generate -------------------------------------------------------------------------- */
+
+static json_t *timings_json(gen_request *g)
+{
+    gen_timings t = gen_request_timings(g);
+    int64_t chars = gen_request_chars(g);
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:f}", "queued_ms", t.queued_ms, "prompt_ms",
+                     t.prompt_ms, "generate_ms", t.generate_ms, "total_ms", t.total_ms,
+                     "first_char_ms", t.first_char_ms, "steps", (json_int_t)t.steps,
+                     "chars_per_second", t.generate_ms > 0 ? chars / (t.generate_ms / 1e3) : 0.0);
+}
+
+typedef struct {
+    gen_request *g;
+    session *s;
+    session_store *store;
+    int ndjson;
+    int done;                  /* the final event was written */
+    char *pending;             /* formatted bytes not yet handed to the server */
+    size_t pending_len, pending_off;
+} gen_stream;
+
+/* Formats one event: SSE "data: {...}\n\n" or an NDJSON line. */
+static int stream_event(gen_stream *gs, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!text)
+        return -1;
+    size_t n = strlen(text);
+    free(gs->pending);
+    gs->pending = malloc(n + 16);
+    if (!gs->pending) {
+        free(text);
+        return -1;
+    }
+    gs->pending_len = (size_t)sprintf(gs->pending, gs->ndjson ? "%s\n" : "data: %s\n\n", text);
+    gs->pending_off = 0;
+    free(text);
+    return 0;
+}
+
+static ssize_t stream_next(void *ctx, char *buf, size_t max)
+{
+    gen_stream *gs = ctx;
+    if (gs->pending_off == gs->pending_len) {
+        if (gs->done)
+            return -1;
+        char text[1024];
+        gen_finish fin = GEN_RUNNING;
+        size_t n = gen_request_read(gs->g, text, sizeof text, STREAM_WAIT_MS, &fin);
+        if (n > 0) {
+            json_t *t = json_stringn(text, n);
+            if (!t || stream_event(gs, json_pack("{s:o}", "text", t)) != 0)
+                return -1;
+        } else if (fin != GEN_RUNNING) {
+            if (stream_event(gs, json_pack("{s:b, s:s, s:I, s:o}", "done", 1, "finish_reason",
+                                           gen_finish_str(fin), "chars",
+                                           (json_int_t)gen_request_chars(gs->g), "timings",
+                                           timings_json(gs->g))) != 0)
+                return -1;
+            gs->done = 1;
+        } else {
+            return 0;
+        }
+    }
+    size_t n = gs->pending_len - gs->pending_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, gs->pending + gs->pending_off, n);
+    gs->pending_off += n;
+    return (ssize_t)n;
+}
+
+static void stream_release(void *ctx)
+{
+    gen_stream *gs = ctx;
+    gen_request_cancel(gs->g); /* a no-op when it already ended */
+    gen_request_wait(gs->g);
+    session_release(gs->store, gs->s, 1, (uint64_t)gen_request_consumed(gs->g));
+    gen_request_free(gs->g);
+    free(gs->pending);
+    free(gs);
+}
+
+static int wants_ndjson(const char *accept)
+{
+    return accept && strstr(accept, "application/x-ndjson") != NULL;
+}
+
+void api_sessions_generate(const api_request *req, api_reply *rep)
+{
+    json_t *body = api_body_object(req, rep);
+    if (!body)
+        return;
+    static const char *const known[] = {"prompt", "max_chars", "temperature", "top_k", "top_p",
+                                        "seed", "stop", "stream", NULL};
+    const char *prompt = NULL;
+    int64_t max_chars = GENERATE_DEFAULT_CHARS, top_k = 0;
+    double temperature = 1.0, top_p = 1.0;
+    uint64_t seed = 0;
+    int has_seed = 0, stream = 0;
+    session *s = NULL;
+    int32_t *ids = NULL;
+    gen_spec spec = {.generate = 1};
+    if (max_chars > req->app->max_chars)
+        max_chars = req->app->max_chars;
+    if (api_check_fields(body, known, rep) < 0 ||
+        api_get_str(body, "prompt", SIZE_MAX, &prompt, rep) < 0 ||
+        api_get_int(body, "max_chars", 0, req->app->max_chars, &max_chars, rep) < 0 ||
+        api_get_num(body, "temperature", 0, 100, &temperature, rep) < 0 ||
+        api_get_int(body, "top_k", 0, MODEL_MAX_VOCAB, &top_k, rep) < 0 ||
+        api_get_num(body, "top_p", 1e-9, 1, &top_p, rep) < 0 ||
+        (has_seed = api_get_u64(body, "seed", &seed, rep)) < 0 ||
+        api_get_bool(body, "stream", &stream, rep) < 0)
+        goto out;
+    json_t *stop = json_object_get(body, "stop");
+    if (stop && !json_is_null(stop)) {
+        if (json_is_string(stop)) {
+            spec.stop[spec.nstop++] = json_string_value(stop);
+        } else if (json_is_array(stop) && json_array_size(stop) <= GEN_MAX_STOPS) {
+            size_t k;
+            json_t *v;
+            json_array_foreach(stop, k, v) {
+                if (!json_is_string(v)) {
+                    api_error(rep, 400, "stop[%zu] must be a string", k);
+                    goto out;
+                }
+                spec.stop[spec.nstop++] = json_string_value(v);
+            }
+        } else {
+            api_error(rep, 400, "stop must be a string or an array of at most %d strings", GEN_MAX_STOPS);
+            goto out;
+        }
+        for (int k = 0; k < spec.nstop; k++) {
+            size_t len = strlen(spec.stop[k]);
+            if (len == 0 || len > GEN_MAX_STOP_BYTES) {
+                api_error(rep, 400, "stop[%d] must be 1 to %d bytes long", k, GEN_MAX_STOP_BYTES);
+                goto out;
+            }
+        }
+    }
+    if (!(s = lookup(req, rep, 1)))
+        goto out;
+    if (top_k > s->model->voc.size) {
+        api_error(rep, 400, "top_k must be between 0 and %d (the vocabulary size), not %lld",
+                  s->model->voc.size, (long long)top_k);
+        goto out;
+    }
+    /* a session that has read nothing starts as a text does, after a newline */
+    const char *start = prompt && *prompt ? prompt : (s->chars_seen == 0 ? "\n" : "");
+    size_t n = 0;
+    if (vocab_id(&s->model->voc, '\n') < 0 && !(prompt && *prompt))
+        start = "";
+    if (!(ids = encode(s, "prompt", start, &n, rep)))
+        goto out;
+    spec.input = ids;
+    spec.n_input = n;
+    spec.max_chars = max_chars;
+    spec.sp.temperature = temperature;
+    spec.sp.top_k = (int32_t)top_k;
+    spec.sp.top_p = top_p;
+    spec.has_seed = has_seed;
+    spec.seed = seed;
+    gen_request *g = scheduler_submit(s->model->sched, s, &spec);
+    if (!g) {
+        api_error(rep, 503, "the server is shutting down");
+        goto out;
+    }
+    if (stream) {
+        gen_stream *gs = calloc(1, sizeof *gs);
+        if (!gs) {
+            gen_request_free(g);
+            api_error(rep, 500, "out of memory");
+            goto out;
+        }
+        gs->g = g;
+        gs->s = s;
+        gs->store = req->app->sessions;
+        gs->ndjson = wants_ndjson(req->accept);
+        s = NULL; /* the stream holds the session now */
+        rep->status = 200;
+        rep->streaming = 1;
+        rep->stream = (api_stream){gs, stream_next, stream_release,
+                                   gs->ndjson ? "application/x-ndjson" : "text/event-stream"};
+        goto out;
+    }
+    gen_request_wait(g);
+    size_t len = 0;
+    const char *text = gen_request_text(g, &len);
+    gen_finish fin = gen_request_finish(g);
+    api_json(rep, 200,
+             json_pack("{s:s%, s:s, s:I, s:o}", "text", text, len, "finish_reason",
+                       gen_finish_str(fin), "chars", (json_int_t)gen_request_chars(g), "timings",
+                       timings_json(g)));
+    session_release(req->app->sessions, s, 1, (uint64_t)gen_request_consumed(g));
+    s = NULL;
+    gen_request_free(g);
+out:
+    if (s)
+        session_release(req->app->sessions, s, 1, 0);
+    free(ids);
+    json_decref(body);
+}

@@ -1,0 +1,381 @@
+/*
+ * kernels.c — the batch-invariant product of kernels.h: packing, and one kernel per
+ * instruction set.
+ *
+ * Each kernel walks the column panels left to right and, inside a panel, the rows of X in
+ * tiles: a tile of R rows × NV vectors keeps R·NV accumulators in registers, loads each W
+ * vector once per k for all R rows and broadcasts each X[b][k] once for all NV vectors.
+ * The k loop is the innermost and runs 0 … K-1 on every accumulator, so the tile shape
+ * decides only how many chains run side by side, never the order inside one.  The panel
+ * (K·P floats, 128 KiB at K = 512 for AVX-512) stays in L2 while every row tile reads it,
+ * so W comes from memory once per product whatever B is.
+ *
+ *   AVX-512  P = 64 (4 zmm).  Tiles of 6 rows × 4 zmm (24 accumulators, 4 W vectors, the
+ *            broadcast folded into the FMA); the last 1-5 rows take the same loop with
+ *            fewer rows.  A last panel narrower than 64 runs 1-3 vectors, its last vector
+ *            read and written through a lane mask.
+ *   AVX2     P = 32 (4 ymm), only 16 registers: tiles of 6 rows × 2 ymm over each half of
+ *            a panel (12 accumulators); one or two leftover rows take the whole panel at
+ *            once (up to 8 accumulators) so that a batch-1 product still has four
+ *            independent chains per k.
+ *   scalar   P = 16, plain loops with fmaf/fma; the path of the double build.
+ *
+ * All three give the same bits: an FMA rounds once whatever the vector width, and the
+ * padding columns (zero) and masked lanes never reach a real output.
+ *
+ * Threads: the panels are independent, so two threads could take panels [0, n/2) and
+ * [n/2, n) of the same call with no change to any result; nothing here does that yet.
+ */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef HYPER_F64
+#include <immintrin.h>
+#endif
+
+/* Columns per full panel and the vector width the last panel is rounded up to. */
+static const struct {
+    int panel, vec;
+    const char *name;
+} layouts[KERNEL_ISA_COUNT] = {
+    [KERNEL_ISA_SCALAR] = {16, 1, "scalar"},
+    [KERNEL_ISA_AVX2] = {32, 8, "avx2"},
+    [KERNEL_ISA_AVX512] = {64, 16, "avx512"},
+};
+
+#define PANEL_ALIGN 64
+
+static int round_up(int n, int to) { return (n + to - 1) / to * to; }
+
+/* ---- instruction sets -------------------------------------------------------------------- */
+
+int kernels_isa_supported(kernel_isa isa)
+{
+    switch (isa) {
+    case KERNEL_ISA_SCALAR:
+        return 1;
+#ifndef HYPER_F64
+    case KERNEL_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KERNEL_ISA_AVX512:
+        /* libgcc also checks that the OS saves the zmm state (XCR0), not only CPUID. */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+    default:
+        return 0;
+    }
+}
+
+kernel_isa kernels_best_isa(void)
+{
+    if (kernels_isa_supported(KERNEL_ISA_AVX512))
+        return KERNEL_ISA_AVX512;
+    if (kernels_isa_supported(KERNEL_ISA_AVX2))
+        return KERNEL_ISA_AVX2;
+    return KERNEL_ISA_SCALAR;
+}
+
+const char *kernel_isa_str(kernel_isa isa)
+{
+    return (unsigned)isa < KERNEL_ISA_COUNT ? layouts[isa].name : "unknown";
+}
+
+const char *kernels_isa(void) { return kernel_isa_str(kernels_best_isa()); }
+
+/* ---- packing ----------------------------------------------------------------------------- */
+
+hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw,
+                               kernel_isa isa, char *err)
+{
+    memset(p, 0, sizeof *p);
+    if (!W || K < 1 || N < 1 || ldw < N)
+        return hyper_fail(err, HYPER_ERR_ARG, "packed_w: W (%d, %d) with ldw %d", K, N, ldw);
+    if (!kernels_isa_supported(isa))
+        return hyper_fail(err, HYPER_ERR_ARG, "packed_w: %s kernels are not available here",
+                          kernel_isa_str(isa));
+    const int P = layouts[isa].panel, V = layouts[isa].vec;
+    const size_t padded = (size_t)(N / P) * P + (size_t)round_up(N % P, V);
+    size_t bytes = padded * (size_t)K * sizeof(real);
+    bytes = (bytes + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
+    void *mem = NULL;
+    if (posix_memalign(&mem, PANEL_ALIGN, bytes) != 0)
+        return hyper_fail(err, HYPER_ERR_NOMEM, "packed_w: no memory for %zu bytes", bytes);
+    real *dst = mem;
+    for (int j0 = 0; j0 < N; j0 += P) {
+        const int cols = N - j0 < P ? N - j0 : P, width = round_up(cols, V);
+        for (int k = 0; k < K; k++, dst += width) {
+            memcpy(dst, W + (size_t)k * ldw + j0, (size_t)cols * sizeof(real));
+            for (int c = cols; c < width; c++)
+                dst[c] = 0;
+        }
+    }
+    p->K = K;
+    p->N = N;
+    p->panel = P;
+    p->isa = isa;
+    p->panels = mem;
+    return HYPER_OK;
+}
+
+hyper_status packed_w_init(packed_w *p, const real *W, int K, int N, int ldw, char *err)
+{
+    return packed_w_init_isa(p, W, K, N, ldw, kernels_best_isa(), err);
+}
+
+void packed_w_free(packed_w *p)
+{
+    free(p->panels);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- plain C ----------------------------------------------------------------------------- */
+
+#ifdef HYPER_F64
+#define fma_r fma
+#else
+#define fma_r fmaf
+#endif
+
+/* Where every chain starts: beta·Y, with Y not read when beta is 0 (it may be garbage). */
+static inline real chain_start(real beta, const real *y)
+{
+    if (beta == 0)
+        return 0;
+    return beta == 1 ? *y : beta * *y;
+}
+
+/* One row at a time: the chain needs no tiling to be fast enough for the double build. */
+static void mm_scalar(int B, const real *X, size_t ldx, const packed_w *W, real beta, real *Y,
+                      size_t ldy)
+{
+    enum { P = 16 };
+    const int K = W->K, N = W->N;
+    const real *panel = W->panels;
+    for (int j0 = 0; j0 < N; j0 += P) {
+        const int cols = N - j0 < P ? N - j0 : P;
+        for (int b = 0; b < B; b++) {
+            const real *x = X + (size_t)b * ldx;
+            real *y = Y + (size_t)b * ldy + j0;
+            real acc[P];
+            for (int c = 0; c < cols; c++)
+                acc[c] = chain_start(beta, y + c);
+            const real *w = panel;
+            for (int k = 0; k < K; k++, w += cols) {
+                const real xk = x[k];
+                for (int c = 0; c < cols; c++)
+                    acc[c] = fma_r(xk, w[c], acc[c]);
+            }
+            memcpy(y, acc, (size_t)cols * sizeof(real));
+        }
+        panel += (size_t)cols * K;
+    }
+}
+
+#ifndef HYPER_F64
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+/* ---- AVX-512 ----------------------------------------------------------------------------- */
+
+enum { P512 = 64, ROWS512 = 6 };
+
+/* Y rows [0, R) × vectors [0, NV) of one panel: w is the panel (K, 16·NV), y and x the
+ * tile's first rows; the last vector's lanes are `last` (all set unless the panel ends
+ * inside it).  R and NV are constants at every call, so acc lives in registers. */
+ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const float *x,
+                                          size_t ldx, const float *w, float beta, float *y,
+                                          size_t ldy, __mmask16 last)
+{
+    __m512 acc[ROWS512][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            if (beta == 0) {
+                acc[r][v] = _mm512_setzero_ps();
+            } else {
+                acc[r][v] = _mm512_maskz_loadu_ps(m, y + r * ldy + 16 * v);
+                if (beta != 1)
+                    acc[r][v] = _mm512_mul_ps(acc[r][v], _mm512_set1_ps(beta));
+            }
+        }
+#pragma GCC unroll 2
+    for (int k = 0; k < K; k++, w += 16 * NV) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            wv[v] = _mm512_load_ps(w + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const __m512 xb = _mm512_set1_ps(x[r * ldx + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * v, m, acc[r][v]);
+        }
+}
+
+/* One instance of tile512 per (rows, vectors) pair. */
+static TARGET_AVX512 void tile512_any(int R, int NV, int K, const float *x, size_t ldx,
+                                      const float *w, float beta, float *y, size_t ldy,
+                                      __mmask16 last)
+{
+#define T512(r, nv)                                                                       \
+    case (r) * 8 + (nv):                                                                  \
+        tile512(r, nv, K, x, ldx, w, beta, y, ldy, last);                                 \
+        return;
+#define T512_ROW(r) T512(r, 1) T512(r, 2) T512(r, 3) T512(r, 4)
+    switch (R * 8 + NV) {
+        T512_ROW(1) T512_ROW(2) T512_ROW(3) T512_ROW(4) T512_ROW(5) T512_ROW(6)
+    }
+#undef T512_ROW
+#undef T512
+}
+
+static TARGET_AVX512 void mm_avx512(int B, const float *X, size_t ldx, const packed_w *W,
+                                    float beta, float *Y, size_t ldy)
+{
+    const int K = W->K, N = W->N;
+    for (int j0 = 0; j0 < N; j0 += P512) {
+        const int cols = N - j0 < P512 ? N - j0 : P512, nv = (cols + 15) / 16;
+        const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - cols));
+        const float *w = W->panels + (size_t)j0 * K;
+        for (int b = 0; b < B; b += ROWS512) {
+            const int rows = B - b < ROWS512 ? B - b : ROWS512;
+            tile512_any(rows, nv, K, X + (size_t)b * ldx, ldx, w, beta,
+                        Y + (size_t)b * ldy + j0, ldy, last);
+        }
+    }
+}
+
+/* ---- AVX2 -------------------------------------------------------------------------------- */
+
+enum { P256 = 32, ROWS256 = 6 };
+
+/* As tile512, for vectors [0, NV) of a panel `stride` floats wide (w and y already point at
+ * the first of them); `last` holds the lanes of vector NV-1. */
+ALWAYS_INLINE TARGET_AVX2 void tile256(const int R, const int NV, int K, const float *x,
+                                        size_t ldx, const float *w, int stride, float beta,
+                                        float *y, size_t ldy, __m256i last)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    __m256 acc[ROWS256][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (beta == 0) {
+                acc[r][v] = _mm256_setzero_ps();
+            } else {
+                acc[r][v] = _mm256_maskload_ps(y + r * ldy + 8 * v, v == NV - 1 ? last : all);
+                if (beta != 1)
+                    acc[r][v] = _mm256_mul_ps(acc[r][v], _mm256_set1_ps(beta));
+            }
+        }
+#pragma GCC unroll 2
+    for (int k = 0; k < K; k++, w += stride) {
+        __m256 wv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            wv[v] = _mm256_load_ps(w + 8 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = _mm256_fmadd_ps(xb, wv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            _mm256_maskstore_ps(y + r * ldy + 8 * v, v == NV - 1 ? last : all, acc[r][v]);
+}
+
+/* The shapes mm_avx2 uses: 1-2 rows × 1-4 vectors, 3-6 rows × 1-2 vectors. */
+static TARGET_AVX2 void tile256_any(int R, int NV, int K, const float *x, size_t ldx,
+                                    const float *w, int stride, float beta, float *y,
+                                    size_t ldy, __m256i last)
+{
+#define T256(r, nv)                                                                       \
+    case (r) * 8 + (nv):                                                                  \
+        tile256(r, nv, K, x, ldx, w, stride, beta, y, ldy, last);                         \
+        return;
+    switch (R * 8 + NV) {
+        T256(1, 1) T256(1, 2) T256(1, 3) T256(1, 4) T256(2, 1) T256(2, 2) T256(2, 3)
+        T256(2, 4) T256(3, 1) T256(3, 2) T256(4, 1) T256(4, 2) T256(5, 1) T256(5, 2)
+        T256(6, 1) T256(6, 2)
+    }
+#undef T256
+}
+
+static TARGET_AVX2 void mm_avx2(int B, const float *X, size_t ldx, const packed_w *W,
+                                float beta, float *Y, size_t ldy)
+{
+    const int K = W->K, N = W->N;
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (int j0 = 0; j0 < N; j0 += P256) {
+        const int cols = N - j0 < P256 ? N - j0 : P256, nv = (cols + 7) / 8;
+        /* lane i of the last vector is live when i < cols - 8·(nv - 1) */
+        const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8 * (nv - 1)),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const float *w = W->panels + (size_t)j0 * K;
+        const int stride = 8 * nv;
+        for (int b = 0; b < B;) {
+            const int left = B - b;
+            const float *x = X + (size_t)b * ldx;
+            float *y = Y + (size_t)b * ldy + j0;
+            if (left <= 2) {
+                tile256_any(left, nv, K, x, ldx, w, stride, beta, y, ldy, last);
+                break;
+            }
+            const int rows = left < ROWS256 ? left : ROWS256;
+            for (int v0 = 0; v0 < nv; v0 += 2) {
+                const int n = nv - v0 < 2 ? nv - v0 : 2;
+                tile256_any(rows, n, K, x, ldx, w + 8 * v0, stride, beta, y + 8 * v0, ldy,
+                            v0 + n == nv ? last : all);
+            }
+            b += rows;
+        }
+    }
+}
+
+#endif /* !HYPER_F64 */
+
+/* ---- entry point ------------------------------------------------------------------------- */
+
+void mm_packed(int B, const real *X, int ldx, const packed_w *W, real beta, real *Y, int ldy)
+{
+    if (B <= 0)
+        return;
+    switch (W->isa) {
+#ifndef HYPER_F64
+    case KERNEL_ISA_AVX512:
+        mm_avx512(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
+        return;
+    case KERNEL_ISA_AVX2:
+        mm_avx2(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
+        return;
+#endif
+    default:
+        mm_scalar(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
+        return;
+    }
+}

@@ -1,0 +1,438 @@
+/*
+ * session.c — the session store: lookup, busy marking, LRU eviction, idle expiry, and
+ * persistence (one JSON file per session under the data directory, written atomically).
+ */
+#include "session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t random_u64(void)
+{
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) {
+        /* no entropy source: time and address still make ids unique enough locally */
+        x = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&x;
+    }
+    return x;
+}
+
+hyper_status session_store_init(session_store *st, const char *dir, size_t max_sessions,
+                                int64_t idle_timeout_ms, char *err)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_init(&st->mu, NULL);
+    st->max_sessions = max_sessions;
+    st->idle_timeout_ms = idle_timeout_ms;
+    if (dir) {
+        if (snprintf(st->dir, sizeof st->dir, "%s", dir) >= (int)sizeof st->dir)
+            return hyper_fail(err, HYPER_ERR_ARG, "%s: path too long", dir);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return hyper_fail(err, HYPER_ERR_IO, "%s: %s", dir, strerror(errno));
+    }
+    return HYPER_OK;
+}
+
+static void session_destroy(session *s)
+{
+    model_state_free(&s->state);
+    free(s);
+}
+
+void session_store_free(session_store *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        session_destroy(st->items[i]);
+    free(st->items);
+    pthread_mutex_destroy(&st->mu);
+    memset(st, 0, sizeof *st);
+}
+
+/* ---- persistence --------------------------------------------------------------------- */
+
+static void session_path(const session_store *st, const char *id, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s.json", st->dir, id);
+}
+
+/* Builds the JSON of a session (caller holds it or the store's lock). */
+static json_t *session_to_json(const session *s)
+{
+    json_t *state = json_array();
+    for (size_t k = 0; k < s->state.size; k++)
+        json_array_append_new(state, json_real((double)s->state.block[k]));
+    json_t *rng = json_array();
+    for (int k = 0; k < 4; k++) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, s->rng.s[k]);
+        json_array_append_new(rng, json_string(hex));
+    }
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "model",
+                     s->model->name, "created_ms", (json_int_t)s->created_ms, "used_ms",
+                     (json_int_t)s->used_ms, "chars_seen", (json_int_t)s->chars_seen, "rng",
+                     rng, "state", state);
+}
+
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int session_write(const session_store *st, const session *s)
+{
+    if (!st->dir[0])
+        return 0;
+    json_t *j = session_to_json(s);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return -1;
+    char path[1100];
+    session_path(st, s->id, path, sizeof path);
+    int rc = write_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+int session_store_save(session_store *st, int all)
+{
+    int failed = 0;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->n; i++) {
+        session *s = st->items[i];
+        /* a busy session's state is being stepped; it is saved when it is released */
+        if ((all || s->dirty) && !s->busy) {
+            if (session_write(st, s) == 0)
+                s->dirty = 0;
+            else
+                failed++;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return failed;
+}
+
+static int valid_id(const char *id)
+{
+    if (!id || strlen(id) != SESSION_ID_LEN)
+        return 0;
+    for (int k = 0; k < SESSION_ID_LEN; k++)
+        if (!((id[k] >= '0' && id[k] <= '9') || (id[k] >= 'a' && id[k] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static session *session_alloc(model_entry *m)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (model_state_init(&s->state, &m->m.cfg, 1, NULL) != HYPER_OK) {
+        free(s);
+        return NULL;
+    }
+    s->model = m;
+    s->refs = 1;
+    return s;
+}
+
+static int store_push(session_store *st, session *s)
+{
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        session **items = realloc(st->items, cap * sizeof *items);
+        if (!items)
+            return -1;
+        st->items = items;
+        st->cap = cap;
+    }
+    st->items[st->n++] = s;
+    return 0;
+}
+
+static session *session_from_json(json_t *j, registry *reg, const char *file)
+{
+    const char *id = NULL, *model_name = NULL;
+    json_int_t created = 0, used = 0, seen = 0;
+    json_t *rng = NULL, *state = NULL;
+    if (json_unpack(j, "{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", &id, "model", &model_name,
+                    "created_ms", &created, "used_ms", &used, "chars_seen", &seen, "rng", &rng,
+                    "state", &state) != 0 || !valid_id(id)) {
+        fprintf(stderr, "hyperd: %s: not a session file, skipped\n", file);
+        return NULL;
+    }
+    model_entry *m = registry_find(reg, model_name);
+    if (!m) {
+        fprintf(stderr, "hyperd: %s: model '%s' is not loaded, session skipped\n", file, model_name);
+        return NULL;
+    }
+    session *s = session_alloc(m);
+    if (!s)
+        return NULL;
+    if (!json_is_array(rng) || json_array_size(rng) != 4 || !json_is_array(state) ||
+        json_array_size(state) != s->state.size) {
+        fprintf(stderr, "hyperd: %s: state does not fit model '%s', skipped\n", file, model_name);
+        session_destroy(s);
+        return NULL;
+    }
+    for (int k = 0; k < 4; k++) {
+        const char *hex = json_string_value(json_array_get(rng, (size_t)k));
+        s->rng.s[k] = hex ? strtoull(hex, NULL, 16) : 0;
+    }
+    for (size_t k = 0; k < s->state.size; k++)
+        s->state.block[k] = (real)json_number_value(json_array_get(state, k));
+    memcpy(s->id, id, SESSION_ID_LEN + 1);
+    s->created_ms = created;
+    s->used_ms = used;
+    s->chars_seen = (uint64_t)seen;
+    return s;
+}
+
+static int created_cmp(const void *a, const void *b)
+{
+    const session *x = *(session *const *)a, *y = *(session *const *)b;
+    return (x->created_ms > y->created_ms) - (x->created_ms < y->created_ms);
+}
+
+size_t session_store_restore(session_store *st, registry *reg)
+{
+    if (!st->dir[0])
+        return 0;
+    DIR *d = opendir(st->dir);
+    if (!d)
+        return 0;
+    size_t restored = 0;
+    struct dirent *de;
+    pthread_mutex_lock(&st->mu);
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len != SESSION_ID_LEN + 5 || strcmp(de->d_name + SESSION_ID_LEN, ".json") != 0)
+            continue;
+        char path[1100];
+        snprintf(path, sizeof path, "%s/%s", st->dir, de->d_name);
+        json_error_t jerr;
+        json_t *j = json_load_file(path, 0, &jerr);
+        if (!j) {
+            fprintf(stderr, "hyperd: %s: %s, skipped\n", path, jerr.text);
+            continue;
+        }
+        session *s = session_from_json(j, reg, path);
+        json_decref(j);
+        if (s && store_push(st, s) == 0)
+            restored++;
+        else if (s)
+            session_destroy(s);
+    }
+    closedir(d);
+    qsort(st->items, st->n, sizeof *st->items, created_cmp);
+    pthread_mutex_unlock(&st->mu);
+    return restored;
+}
+
+/* ---- lookup and lifetime ------------------------------------------------------------ */
+
+static ssize_t find_index(session_store *st, const char *id)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (strcmp(st->items[i]->id, id) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Takes item i out of the store (lock held); frees it unless a request still holds it. */
+static void remove_at(session_store *st, size_t i)
+{
+    session *s = st->items[i];
+    memmove(st->items + i, st->items + i + 1, (st->n - i - 1) * sizeof *st->items);
+    st->n--;
+    if (st->dir[0]) {
+        char path[1100];
+        session_path(st, s->id, path, sizeof path);
+        unlink(path);
+    }
+    s->deleted = 1;
+    if (--s->refs == 0)
+        session_destroy(s);
+}
+
+hyper_status session_create(session_store *st, model_entry *m, int has_seed, uint64_t seed,
+                            session **out, char *err)
+{
+    *out = NULL;
+    session *s = session_alloc(m);
+    if (!s)
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    hyper_rng_seed(&s->rng, has_seed ? seed : random_u64());
+    snprintf(s->id, sizeof s->id, "%016" PRIx64 "%016" PRIx64, random_u64(), random_u64());
+    s->created_ms = s->used_ms = now_ms();
+    s->dirty = 1;
+    pthread_mutex_lock(&st->mu);
+    if (st->n >= st->max_sessions) {
+        /* evict the least recently used session that no request holds */
+        ssize_t lru = -1;
+        for (size_t i = 0; i < st->n; i++)
+            if (!st->items[i]->busy && (lru < 0 || st->items[i]->used_ms < st->items[lru]->used_ms))
+                lru = (ssize_t)i;
+        if (lru < 0) {
+            pthread_mutex_unlock(&st->mu);
+            session_destroy(s);
+            return hyper_fail(err, HYPER_ERR_ARG, "at capacity: all %zu sessions are busy", st->max_sessions);
+        }
+        remove_at(st, (size_t)lru);
+    }
+    if (store_push(st, s) != 0) {
+        pthread_mutex_unlock(&st->mu);
+        session_destroy(s);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    }
+    s->refs++; /* the caller's reference */
+    pthread_mutex_unlock(&st->mu);
+    *out = s;
+    return HYPER_OK;
+}
+
+session *session_get(session_store *st, const char *id, int acquire, int *busy)
+{
+    if (busy)
+        *busy = 0;
+    if (!valid_id(id))
+        return NULL;
+    pthread_mutex_lock(&st->mu);
+    ssize_t i = find_index(st, id);
+    session *s = i >= 0 ? st->items[i] : NULL;
+    if (s && acquire) {
+        if (s->busy) {
+            if (busy)
+                *busy = 1;
+            s = NULL;
+        } else {
+            s->busy = 1;
+        }
+    }
+    if (s) {
+        s->refs++;
+        s->used_ms = now_ms();
+    }
+    pthread_mutex_unlock(&st->mu);
+    return s;
+}
+
+void session_release(session_store *st, session *s, int was_acquired, uint64_t chars_read)
+{
+    pthread_mutex_lock(&st->mu);
+    if (chars_read) {
+        s->chars_seen += chars_read;
+        s->dirty = 1;
+    }
+    if (was_acquired) {
+        s->busy = 0;
+        s->used_ms = now_ms();
+    }
+    if (--s->refs == 0)
+        session_destroy(s);
+    pthread_mutex_unlock(&st->mu);
+}
+
+int session_delete(session_store *st, const char *id)
+{
+    if (!valid_id(id))
+        return -1;
+    pthread_mutex_lock(&st->mu);
+    ssize_t i = find_index(st, id);
+    int rc = i < 0 ? -1 : st->items[i]->busy ? -2 : 0;
+    if (rc == 0)
+        remove_at(st, (size_t)i);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void session_reset(session_store *st, session *s)
+{
+    pthread_mutex_lock(&st->mu);
+    model_state_zero(&s->state);
+    s->chars_seen = 0;
+    s->dirty = 1;
+    pthread_mutex_unlock(&st->mu);
+}
+
+hyper_status session_fork(session_store *st, session *src, session **out, char *err)
+{
+    hyper_status rc = session_create(st, src->model, 1, 0, out, err);
+    if (rc != HYPER_OK)
+        return rc;
+    session *s = *out;
+    memcpy(s->state.block, src->state.block, src->state.size * sizeof(real));
+    s->rng = src->rng;
+    s->chars_seen = src->chars_seen;
+    return HYPER_OK;
+}
+
+size_t session_list(session_store *st, size_t offset, size_t max,
+                    char (*ids)[SESSION_ID_LEN + 1])
+{
+    pthread_mutex_lock(&st->mu);
+    size_t total = st->n;
+    for (size_t k = 0; k < max && offset + k < st->n; k++)
+        memcpy(ids[k], st->items[offset + k]->id, SESSION_ID_LEN + 1);
+    pthread_mutex_unlock(&st->mu);
+    return total;
+}
+
+size_t session_count(session_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    size_t n = st->n;
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
+size_t session_expire(session_store *st, int64_t now)
+{
+    if (st->idle_timeout_ms <= 0)
+        return 0;
+    size_t gone = 0;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = st->n; i-- > 0;)
+        if (!st->items[i]->busy && now - st->items[i]->used_ms > st->idle_timeout_ms) {
+            remove_at(st, i);
+            gone++;
+        }
+    pthread_mutex_unlock(&st->mu);
+    return gone;
+}

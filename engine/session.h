@@ -1,0 +1,84 @@
+/*
+ * session.h — sessions: the recurrent state of one conversation with a model, kept between
+ * requests, persisted under the data directory, evicted when idle.
+ *
+ * A session's state is always "everything it has read": the prompt and fed text and every
+ * character it generated.  Its random generator is part of it, so the same state and seed
+ * give the same text.
+ */
+#ifndef HYPER_SESSION_H
+#define HYPER_SESSION_H
+
+#include <pthread.h>
+
+#include "common.h"
+#include "model.h"
+#include "registry.h"
+
+#define SESSION_ID_LEN 32       /* hex characters */
+#define SESSIONS_MAX_LIMIT 100000
+
+typedef struct session {
+    char id[SESSION_ID_LEN + 1];
+    model_entry *model;         /* borrowed from the registry */
+    model_state state;          /* batch 1; touched only by the request holding the session */
+    hyper_rng rng;
+    uint64_t chars_seen;
+    int64_t created_ms, used_ms;
+    int busy;                   /* a request holds it (under the store's lock) */
+    int dirty;                  /* changed since last saved */
+    int refs;                   /* holders: the store, and each request */
+    int deleted;                /* removed from the store; freed when refs reaches 0 */
+} session;
+
+typedef struct {
+    pthread_mutex_t mu;
+    session **items;
+    size_t n, cap;
+    size_t max_sessions;        /* beyond it the least recently used idle session goes */
+    int64_t idle_timeout_ms;    /* 0 = never */
+    char dir[1024];             /* where session files live, "" = not persisted */
+} session_store;
+
+/* dir may be NULL (nothing persisted); otherwise it is created if missing. */
+hyper_status session_store_init(session_store *st, const char *dir, size_t max_sessions,
+                                int64_t idle_timeout_ms, char *err);
+void session_store_free(session_store *st);
+
+/* Reads every session file of the directory back; files of models not loaded, or damaged,
+ * are skipped with a line on stderr.  Returns how many were restored. */
+size_t session_store_restore(session_store *st, registry *reg);
+/* Writes every dirty session (all = 1: every session).  Returns how many failed. */
+int session_store_save(session_store *st, int all);
+
+/* Creates a session on model m (seeded by seed, or at random when has_seed is 0).
+ * HYPER_ERR_ARG ("at capacity") when the store is full of busy sessions. */
+hyper_status session_create(session_store *st, model_entry *m, int has_seed, uint64_t seed,
+                            session **out, char *err);
+
+/* Looks a session up and takes a reference (session_release gives it back); NULL when
+ * missing.  With acquire = 1 it also marks it busy, failing (*busy = 1, NULL) when another
+ * request holds it. */
+session *session_get(session_store *st, const char *id, int acquire, int *busy);
+/* Gives back a reference taken by session_get/session_create; clears busy when held.
+ * chars_read is how many characters the holder's request added to the state (counted in
+ * chars_seen; non-zero marks the session for saving). */
+void session_release(session_store *st, session *s, int was_acquired, uint64_t chars_read);
+/* Removes a session (its file too).  -1 when missing, -2 when busy. */
+int session_delete(session_store *st, const char *id);
+/* Zeroes the state of a session the caller holds (busy) and its character count. */
+void session_reset(session_store *st, session *s);
+/* A new session with a copy of src's state and RNG (src must be held by the caller). */
+hyper_status session_fork(session_store *st, session *src, session **out, char *err);
+
+/* Copies of the store's view for listing: fills up to max ids in creation order starting
+ * at offset; returns the total count. */
+size_t session_list(session_store *st, size_t offset, size_t max,
+                    char (*ids)[SESSION_ID_LEN + 1]);
+size_t session_count(session_store *st);
+/* Deletes sessions idle longer than the timeout; returns how many. */
+size_t session_expire(session_store *st, int64_t now_ms);
+
+int64_t now_ms(void);
+
+#endif

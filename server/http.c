@@ -1,0 +1,368 @@
+/*
+ * http.c — the HTTP side of hyperd over libmicrohttpd (thread per connection, so a
+ * streamed reply may block its own thread while it waits for characters).
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define URL_MAX 2048
+
+struct http_server {
+    struct MHD_Daemon *d;
+    api_app *app;
+    uint16_t port;
+};
+
+/* ---- log ------------------------------------------------------------------------- */
+
+static log_level current_level = LOG_INFO;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_set_level(log_level level) { current_level = level; }
+
+void log_msg(log_level level, const char *fmt, ...)
+{
+    if (level > current_level)
+        return;
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&log_mu);
+    fprintf(stderr, "%s %s ", stamp, names[level]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    pthread_mutex_unlock(&log_mu);
+    va_end(ap);
+}
+
+/* ---- one request ------------------------------------------------------------------ */
+
+typedef struct {
+    http_server *srv;
+    char method[16];
+    char url[URL_MAX];
+    const char *route;          /* route name for metrics, or "unmatched" */
+    char *body;
+    size_t body_len;
+    int too_large;
+    int status;
+    uint64_t bytes;
+    struct timespec start;
+} conn_ctx;
+
+/* A streamed body outlives its conn_ctx: MHD reports the request complete (and we free
+ * the conn_ctx) before it destroys the response, whose free callback releases the stream. */
+typedef struct {
+    api_stream stream;
+    uint64_t *bytes;            /* the conn_ctx's counter; used only while the reader runs */
+} stream_box;
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-6;
+}
+
+static const char *query_lookup(void *conn, const char *key)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep);
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_box *box = cls;
+    ssize_t n = box->stream.next(box->stream.ctx, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    *box->bytes += (uint64_t)n;
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_box *box = cls;
+    box->stream.release(box->stream.ctx);
+    free(box);
+}
+
+/* Constant-time comparison of the Authorization header with "Bearer <key>". */
+static int auth_ok(const char *header, const char *key)
+{
+    if (!header || strncmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *given = header + 7;
+    size_t gl = strlen(given), kl = strlen(key);
+    unsigned char diff = (unsigned char)(gl != kl);
+    for (size_t i = 0; i < kl; i++)
+        diff |= (unsigned char)(key[i] ^ (i < gl ? given[i] : 0));
+    return diff == 0;
+}
+
+static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
+{
+    api_app *app = cc->srv->app;
+    api_request req;
+    memset(&req, 0, sizeof req);
+    req.method = cc->method;
+    req.path = cc->url;
+    req.body = cc->body;
+    req.body_len = cc->body_len;
+    req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    req.query = query_lookup;
+    req.conn = c;
+    req.app = app;
+    int status = 404;
+    char allow[64];
+    const api_route *route = api_route_match(cc->method, cc->url, &req, &status, allow, sizeof allow);
+    if (!route) {
+        cc->route = "unmatched";
+        if (status == 405) {
+            api_error(rep, 405, "%s does not take %s (it takes %s)", cc->url, cc->method, allow);
+            snprintf(rep->allow, sizeof rep->allow, "%s", allow);
+        } else {
+            api_error(rep, 404, "no such route: %s %s", cc->method, cc->url);
+        }
+        return;
+    }
+    cc->route = route->name;
+    if (app->api_key && !route->public &&
+        !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), app->api_key)) {
+        api_error(rep, 401, "a valid API key is required: Authorization: Bearer <key>");
+        return;
+    }
+    if (app->stopping && !route->public) {
+        api_error(rep, 503, "the server is shutting down");
+        return;
+    }
+    if (cc->too_large) {
+        api_error(rep, 413, "the body is larger than the limit of %zu bytes", app->max_body_bytes);
+        return;
+    }
+    route->handler(&req, rep);
+    if (!rep->json && !rep->body && !rep->streaming && rep->status == 0)
+        api_error(rep, 500, "the handler gave no reply");
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
+{
+    struct MHD_Response *r = NULL;
+    const char *ctype = "application/json";
+    stream_box *box = NULL;
+    if (rep->streaming) {
+        box = malloc(sizeof *box);
+        if (box) {
+            box->stream = rep->stream;
+            box->bytes = &cc->bytes;
+            r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader, box, stream_free);
+            if (!r)
+                free(box);
+        }
+        ctype = rep->stream.content_type;
+    } else if (rep->body) {
+        r = MHD_create_response_from_buffer(rep->body_len, rep->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            rep->body = NULL;
+        ctype = rep->content_type;
+        cc->bytes = rep->body_len;
+    } else if (rep->json) {
+        char *text = json_dumps(rep->json, JSON_COMPACT);
+        size_t len = text ? strlen(text) : 0;
+        if (text) {
+            text[len] = 0;
+            char *with_nl = realloc(text, len + 2);
+            if (with_nl) {
+                text = with_nl;
+                text[len++] = '\n';
+                text[len] = 0;
+            }
+        }
+        r = text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!r)
+            free(text);
+        cc->bytes = len;
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) {
+        if (rep->streaming)
+            rep->stream.release(rep->stream.ctx);
+        return MHD_NO;
+    }
+    if (rep->status != 204)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (rep->streaming) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    }
+    if (rep->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    if (rep->status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    cc->status = rep->status;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)rep->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_server *srv = cls;
+    conn_ctx *cc = *con_cls;
+    if (!cc) {
+        cc = calloc(1, sizeof *cc);
+        if (!cc)
+            return MHD_NO;
+        cc->srv = srv;
+        cc->route = "unmatched";
+        clock_gettime(CLOCK_MONOTONIC, &cc->start);
+        snprintf(cc->method, sizeof cc->method, "%s", method);
+        snprintf(cc->url, sizeof cc->url, "%s", url);
+        *con_cls = cc;
+        if (strlen(url) >= URL_MAX) {
+            api_reply rep = {0};
+            api_error(&rep, 414, "the URL is longer than %d bytes", URL_MAX - 1);
+            enum MHD_Result r = send_reply(c, cc, &rep);
+            json_decref(rep.json);
+            return r;
+        }
+        const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (len && strtoull(len, NULL, 10) > srv->app->max_body_bytes)
+            cc->too_large = 1; /* refused once the upload is drained */
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!cc->too_large && cc->body_len + *upload_size <= srv->app->max_body_bytes) {
+            char *b = realloc(cc->body, cc->body_len + *upload_size + 1);
+            if (!b)
+                return MHD_NO;
+            memcpy(b + cc->body_len, upload_data, *upload_size);
+            cc->body = b;
+            cc->body_len += *upload_size;
+            cc->body[cc->body_len] = 0;
+        } else {
+            cc->too_large = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    api_reply rep = {0};
+    dispatch(c, cc, &rep);
+    enum MHD_Result r = send_reply(c, cc, &rep);
+    json_decref(rep.json);
+    free(rep.body);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    http_server *srv = cls;
+    conn_ctx *cc = *con_cls;
+    if (!cc)
+        return;
+    api_metrics_request(srv->app->metrics, cc->route, cc->status);
+    log_msg(LOG_INFO, "%s %s %d %llu %.1fms%s", cc->method, cc->url, cc->status,
+            (unsigned long long)cc->bytes, elapsed_ms(&cc->start),
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+    free(cc->body);
+    free(cc);
+    *con_cls = NULL;
+}
+
+http_server *http_start(api_app *app, const char *host, uint16_t port, int max_connections,
+                        log_level level, char *err, size_t errlen)
+{
+    log_set_level(level);
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->app = app;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    socklen_t sl;
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) {
+            snprintf(err, errlen, "--host: '%s' is not an IPv6 address", host);
+            free(s);
+            return NULL;
+        }
+        flags |= MHD_USE_IPv6;
+        sl = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        if (strcmp(host, "localhost") == 0)
+            host = "127.0.0.1";
+        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+            snprintf(err, errlen, "--host: '%s' is not an IPv4 address", host);
+            free(s);
+            return NULL;
+        }
+        sl = sizeof *a4;
+    }
+    (void)sl;
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s:%u (in use, or not an address of this machine)",
+                 host, (unsigned)port);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
+    return s;
+}
+
+uint16_t http_port(const http_server *s) { return s->port; }
+
+void http_quiesce(http_server *s)
+{
+    if (s && s->d)
+        MHD_quiesce_daemon(s->d);
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    free(s);
+}

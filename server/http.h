@@ -1,0 +1,30 @@
+/*
+ * http.h — libmicrohttpd wiring: one thread per connection, bodies collected with a size
+ * limit, the route table dispatched, replies (JSON, raw, streamed) sent, API keys checked,
+ * one access-log line per request.
+ */
+#ifndef HYPERD_HTTP_H
+#define HYPERD_HTTP_H
+
+#include <stdint.h>
+
+#include "api.h"
+
+typedef struct http_server http_server;
+
+typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level;
+
+/* Starts listening on host:port (port 0 = any free port; see http_port).  NULL with err
+ * filled when the address cannot be bound. */
+http_server *http_start(api_app *app, const char *host, uint16_t port, int max_connections,
+                        log_level level, char *err, size_t errlen);
+uint16_t http_port(const http_server *s);
+/* Stops accepting new connections (running ones go on). */
+void http_quiesce(http_server *s);
+/* Waits for running connections and frees the server. */
+void http_stop(http_server *s);
+
+void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_set_level(log_level level);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * hyperd — the HyperLSTM server: flags and environment, start-up, the janitor (idle
+ * sessions, periodic saves), and graceful shutdown on SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "http.h"
+#include "linalg.h"
+#include "registry.h"
+#include "scheduler.h"
+#include "session.h"
+
+#define MAX_MODEL_PATHS 16
+#define SAVE_EVERY_SECONDS 30
+#define JANITOR_TICK_SECONDS 1
+
+typedef struct {
+    const char *host;
+    long port;
+    const char *data_dir;
+    const char *models[MAX_MODEL_PATHS];
+    int nmodels;
+    const char *api_key;
+    const char *api_key_file;
+    long threads;
+    long max_sessions;
+    long idle_timeout;            /* seconds, 0 = never */
+    long max_body_bytes;
+    long max_chars;
+    long max_connections;
+    const char *log_level;
+} options;
+
+typedef struct {
+    const char *flag, *env, *arg, *help;
+} flag_doc;
+
+static const flag_doc flags[] = {
+    {"--host", "HYPERD_HOST", "ADDR", "address to listen on (127.0.0.1)"},
+    {"--port", "HYPERD_PORT", "N", "port, 0 = any free one (8080)"},
+    {"--data-dir", "HYPERD_DATA_DIR", "DIR", "sessions, models, datasets, jobs (./data)"},
+    {"--models", "HYPERD_MODELS", "PATH[,PATH]", "model files or folders to load (models/); repeatable"},
+    {"--api-key", "HYPERD_API_KEY", "KEY", "require Authorization: Bearer KEY (off)"},
+    {"--api-key-file", "HYPERD_API_KEY_FILE", "FILE", "read the API key from a file"},
+    {"--threads", "HYPERD_THREADS", "N", "BLAS threads for the math (1)"},
+    {"--max-sessions", "HYPERD_MAX_SESSIONS", "N", "sessions kept; beyond, the least recently used idle one is evicted (1024)"},
+    {"--session-idle-timeout", "HYPERD_SESSION_IDLE_TIMEOUT", "SECONDS", "delete sessions idle this long, 0 = never (86400)"},
+    {"--max-body-bytes", "HYPERD_MAX_BODY_BYTES", "N", "largest request body (1048576)"},
+    {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
+    {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections (256)"},
+    {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hyperd [options]   (each option can also be set by its environment variable)\n");
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        fprintf(f, "  %s %-12s %-30s %s\n", flags[i].flag, flags[i].arg, flags[i].env, flags[i].help);
+}
+
+static int parse_long(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || !*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "hyperd: %s: '%s' is not an integer in %ld..%ld\n", flag, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Applies one option (from argv or the environment).  0 ok, -1 bad value, -2 unknown. */
+static int set_option(options *o, const char *flag, const char *v)
+{
+    if (!strcmp(flag, "--host")) o->host = v;
+    else if (!strcmp(flag, "--port")) return parse_long(flag, v, 0, 65535, &o->port);
+    else if (!strcmp(flag, "--data-dir")) o->data_dir = v;
+    else if (!strcmp(flag, "--models")) {
+        if (o->nmodels >= MAX_MODEL_PATHS) {
+            fprintf(stderr, "hyperd: --models: at most %d paths\n", MAX_MODEL_PATHS);
+            return -1;
+        }
+        o->models[o->nmodels++] = v;
+    }
+    else if (!strcmp(flag, "--api-key")) o->api_key = v;
+    else if (!strcmp(flag, "--api-key-file")) o->api_key_file = v;
+    else if (!strcmp(flag, "--threads")) return parse_long(flag, v, 1, 256, &o->threads);
+    else if (!strcmp(flag, "--max-sessions")) return parse_long(flag, v, 1, SESSIONS_MAX_LIMIT, &o->max_sessions);
+    else if (!strcmp(flag, "--session-idle-timeout")) return parse_long(flag, v, 0, 100L * 365 * 86400, &o->idle_timeout);
+    else if (!strcmp(flag, "--max-body-bytes")) return parse_long(flag, v, 1024, 1L << 30, &o->max_body_bytes);
+    else if (!strcmp(flag, "--max-chars-per-request")) return parse_long(flag, v, 1, 10000000, &o->max_chars);
+    else if (!strcmp(flag, "--max-connections")) return parse_long(flag, v, 1, 100000, &o->max_connections);
+    else if (!strcmp(flag, "--log-level")) o->log_level = v;
+    else return -2;
+    return 0;
+}
+
+static char *read_key_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = 0;
+    return n ? strdup(buf) : NULL;
+}
+
+/* ---- janitor ------------------------------------------------------------------------ */
+
+typedef struct {
+    session_store *sessions;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+} janitor;
+
+static void *janitor_main(void *arg)
+{
+    janitor *j = arg;
+    time_t last_save = time(NULL);
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += JANITOR_TICK_SECONDS;
+        pthread_cond_timedwait(&j->cv, &j->mu, &until);
+        if (j->stop)
+            break;
+        pthread_mutex_unlock(&j->mu);
+        size_t gone = session_expire(j->sessions, now_ms());
+        if (gone)
+            log_msg(LOG_INFO, "%zu idle session(s) expired", gone);
+        if (time(NULL) - last_save >= SAVE_EVERY_SECONDS) {
+            int failed = session_store_save(j->sessions, 0);
+            if (failed)
+                log_msg(LOG_WARN, "%d session(s) could not be saved", failed);
+            last_save = time(NULL);
+        }
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
+                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, "info"};
+    /* the environment first, then the command line over it */
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const char *v = getenv(flags[i].env);
+        if (v && *v) {
+            if (!strcmp(flags[i].flag, "--models")) {
+                char *copy = strdup(v); /* comma-separated list; lives as long as the process */
+                for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+                    if (set_option(&o, "--models", p) != 0)
+                        return 2;
+            } else if (set_option(&o, flags[i].flag, v) != 0) {
+                fprintf(stderr, "hyperd: (from %s)\n", flags[i].env);
+                return 2;
+            }
+        }
+    }
+    int cli_models = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        char *eq = strchr(argv[i], '=');
+        char flag[64];
+        const char *v;
+        if (eq) {
+            snprintf(flag, sizeof flag, "%.*s", (int)(eq - argv[i]), argv[i]);
+            v = eq + 1;
+        } else {
+            snprintf(flag, sizeof flag, "%s", argv[i]);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hyperd: %s needs a value\n", flag);
+                return 2;
+            }
+            v = argv[++i];
+        }
+        if (!strcmp(flag, "--models") && !cli_models++)
+            o.nmodels = 0; /* the command line replaces the environment's list */
+        int rc = set_option(&o, flag, v);
+        if (rc == -2) {
+            fprintf(stderr, "hyperd: unknown option '%s'\n", flag);
+            usage(stderr);
+            return 2;
+        }
+        if (rc != 0)
+            return 2;
+    }
+    log_level level = LOG_INFO;
+    if (!strcmp(o.log_level, "error")) level = LOG_ERROR;
+    else if (!strcmp(o.log_level, "warn")) level = LOG_WARN;
+    else if (!strcmp(o.log_level, "info")) level = LOG_INFO;
+    else if (!strcmp(o.log_level, "debug")) level = LOG_DEBUG;
+    else {
+        fprintf(stderr, "hyperd: --log-level: '%s' is not error, warn, info or debug\n", o.log_level);
+        return 2;
+    }
+    log_set_level(level);
+    char *key = NULL;
+    if (o.api_key_file) {
+        key = read_key_file(o.api_key_file);
+        if (!key) {
+            fprintf(stderr, "hyperd: --api-key-file: cannot read a key from %s\n", o.api_key_file);
+            return 2;
+        }
+    } else if (o.api_key) {
+        if (!*o.api_key) {
+            fprintf(stderr, "hyperd: --api-key must not be empty\n");
+            return 2;
+        }
+        key = strdup(o.api_key);
+    }
+    if (o.nmodels == 0)
+        o.models[o.nmodels++] = "models";
+
+    /* signals go to a waiting main thread, never to the workers */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    linalg_init();
+    math_set_threads((int)o.threads);
+    if (mkdir(o.data_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "hyperd: --data-dir %s: %s\n", o.data_dir, strerror(errno));
+        return 1;
+    }
+    char session_dir[PATH_MAX];
+    snprintf(session_dir, sizeof session_dir, "%s/sessions", o.data_dir);
+
+    registry models;
+    registry_init(&models);
+    session_store sessions;
+    char err[HYPER_ERRMSG_MAX];
+    if (session_store_init(&sessions, session_dir, (size_t)o.max_sessions,
+                           (int64_t)o.idle_timeout * 1000, err) != HYPER_OK) {
+        fprintf(stderr, "hyperd: %s\n", err);
+        return 1;
+    }
+    api_app app = {.models = &models, .sessions = &sessions, .metrics = api_metrics_new(),
+                   .api_key = key, .max_body_bytes = (size_t)o.max_body_bytes,
+                   .max_chars = o.max_chars, .started = (double)time(NULL)};
+    char herr[256];
+    http_server *srv = http_start(&app, o.host, (uint16_t)o.port, (int)o.max_connections, level,
+                                  herr, sizeof herr);
+    if (!srv) {
+        fprintf(stderr, "hyperd: %s\n", herr);
+        return 1;
+    }
+    for (int i = 0; i < o.nmodels; i++) {
+        if (registry_load(&models, o.models[i], err) != HYPER_OK) {
+            log_msg(LOG_ERROR, "%s", err);
+            http_stop(srv);
+            registry_free(&models);
+            return 1;
+        }
+    }
+    for (int i = 0; i < registry_count(&models); i++) {
+        model_entry *e = registry_at(&models, i);
+        log_msg(LOG_INFO, "model %s: %s, %d layer(s) x %d units, %zu parameters (%s)", e->name,
+                cell_kind_str((cell_kind)e->m.cfg.cell), e->m.cfg.layers, e->m.cfg.units, e->params,
+                e->path);
+    }
+    size_t restored = session_store_restore(&sessions, &models);
+    app.ready = 1;
+    log_msg(LOG_INFO, "hyperd listening on http://%s:%u (%zu session(s) restored, BLAS: %s%s)",
+            o.host, (unsigned)http_port(srv), restored, linalg_backend(), key ? ", API key required" : "");
+    printf("hyperd listening on http://%s:%u\n", o.host, (unsigned)http_port(srv));
+    fflush(stdout);
+
+    janitor jan = {.sessions = &sessions};
+    pthread_mutex_init(&jan.mu, NULL);
+    pthread_cond_init(&jan.cv, NULL);
+    pthread_t jt;
+    int have_janitor = pthread_create(&jt, NULL, janitor_main, &jan) == 0;
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_msg(LOG_INFO, "signal %d: finishing running generations and saving sessions", sig);
+    app.stopping = 1;
+    http_quiesce(srv);
+    for (int i = 0; i < registry_count(&models); i++)
+        scheduler_stop(registry_at(&models, i)->sched);
+    http_stop(srv);
+    if (have_janitor) {
+        pthread_mutex_lock(&jan.mu);
+        jan.stop = 1;
+        pthread_cond_signal(&jan.cv);
+        pthread_mutex_unlock(&jan.mu);
+        pthread_join(jt, NULL);
+    }
+    int failed = session_store_save(&sessions, 1);
+    log_msg(failed ? LOG_WARN : LOG_INFO, "saved %zu session(s)%s", session_count(&sessions) - (size_t)failed,
+            failed ? " (some failed)" : "");
+    session_store_free(&sessions);
+    registry_free(&models);
+    api_metrics_free(app.metrics);
+    free(key);
+    return 0;
+}
