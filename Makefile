@@ -52,7 +52,7 @@ help:
 	@echo "make asan     the unit tests under AddressSanitizer + UBSan"
 	@echo "make bench    speed against PyTorch (docs/results.md)"
 	@echo "make models   retrain models/charlm.safetensors"
-	@echo "make run      build and sample from the bundled model"
+	@echo "make run      build and start hyperd on http://127.0.0.1:$(PORT) with the bundled model"
 	@echo "make clean    remove build/"
 
 deps:
@@ -129,7 +129,11 @@ $(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 run: deps all
-	$(BUILD)/hyper sample --model models/charlm.safetensors -n 400 --temperature 0.8
+	@echo "hyperd on http://127.0.0.1:$(PORT) — try, from another terminal:"
+	@echo "  curl -s localhost:$(PORT)/v1/models"
+	@echo "  id=\$$(curl -s -XPOST localhost:$(PORT)/v1/sessions | sed 's/.*\"id\":\"\([0-9a-f]*\)\".*/\1/')"
+	@echo "  curl -sN localhost:$(PORT)/v1/sessions/\$$id/generate -H 'Content-Type: application/json' -d '{\"prompt\": \"The \", \"max_chars\": 300, \"stream\": true}'"
+	$(BUILD)/hyperd --host 127.0.0.1 --port $(PORT) --models models --data-dir data
 
 clean:
 	rm -rf $(BUILD)

@@ -211,6 +211,12 @@ ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const
 #pragma GCC unroll 2
     for (int k = 0; k < K; k++, w += 16 * NV) {
         __m512 wv[4];
+#ifdef PF512
+        if (R <= PF_ROWS)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                _mm_prefetch((const char *)(w + 16 * v + PF512), _MM_HINT_T0);
+#endif
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             wv[v] = _mm512_load_ps(w + 16 * v);

@@ -347,7 +347,8 @@ session *session_get(session_store *st, const char *id, int acquire, int *busy)
     }
     if (s) {
         s->refs++;
-        s->used_ms = now_ms();
+        if (acquire)
+            s->used_ms = now_ms();
     }
     pthread_mutex_unlock(&st->mu);
     return s;

@@ -146,7 +146,7 @@ START_TEST(step_matches_sequence_forward)
     real logits[3 * 9];
     double nats = 0;
     for (int t = 0; t < T; t++) {
-        model_step(&m, &s2, sw, ids + t * B, NULL, logits);
+        model_step(&m, &s2, sw, B, ids + t * B, NULL, logits);
         for (int b = 0; b < B; b++)
             nats -= sampler_log2_prob(logits + b * 9, 9, tg[t * B + b]) * M_LN2;
     }
@@ -175,7 +175,7 @@ static void generate(const model *m, uint64_t seed, const sampler_params *sp, in
     hyper_rng_seed(&rng, seed);
     int32_t id = 0;
     for (int k = 0; k < n; k++) {
-        model_step(m, &s, ws, &id, NULL, logits);
+        model_step(m, &s, ws, 1, &id, NULL, logits);
         id = sampler_sample(logits, m->cfg.outputs, sp, &rng, scratch);
         out[k] = id;
     }

@@ -187,7 +187,7 @@ START_TEST(eval_matches_step_by_step)
     real logits[7];
     double bits = 0;
     for (int k = 0; k < 52; k++) {
-        model_step(&m, &s, ws, &ids[k], NULL, logits);
+        model_step(&m, &s, ws, 1, &ids[k], NULL, logits);
         bits -= sampler_log2_prob(logits, 7, ids[k + 1]);
     }
     ck_assert_msg(fabs(bits / 52 - bpc) < 1e-5, "eval %.7f vs steps %.7f", bpc, bits / 52);

@@ -450,7 +450,7 @@ static int cmd_sample(int argc, char **argv)
         goto out;
     }
     for (size_t k = 0; k < nids; k++)
-        model_step(&m, &s, ws, &ids[k], NULL, logits);
+        model_step(&m, &s, ws, 1, &ids[k], NULL, logits);
     hyper_rng rng;
     hyper_rng_seed(&rng, seed);
     for (int64_t k = 0; k < n; k++) {
@@ -459,7 +459,7 @@ static int cmd_sample(int argc, char **argv)
         int len = vocab_decode(&v, id, buf);
         fwrite(buf, 1, (size_t)len, stdout);
         fflush(stdout);
-        model_step(&m, &s, ws, &id, NULL, logits);
+        model_step(&m, &s, ws, 1, &id, NULL, logits);
     }
     if (isatty(STDOUT_FILENO))
         printf("\n");
