@@ -21,12 +21,12 @@ BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
-              engine/registry.c engine/session.c engine/scheduler.c
+              engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/sessions.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
-              tests/test_engine.c tests/test_training.c tests/check_main.c
-GRAD_SRC   := tests/test_grad.c tests/check_main.c
+              tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/check_main.c
+GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/check_main.c
 CLI_SRC    := clients/hyper/hyper.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -42,7 +42,7 @@ MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --em
                 --batch 32 --seq 100 --lr 0.002 --clip 1.0 --keep 0.9 --steps 3000 --seed 1 \
                 --eval-every 250 --eval-chars 40000 --checkpoint-every 250 --threads 1
 
-.PHONY: all deps test check unit asan bench models run clean help
+.PHONY: all deps test check unit asan bench bench-kernels models run clean help
 all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
 help:
@@ -127,6 +127,16 @@ bench: deps
 
 $(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench_kernels: $(BUILD)/bench/bench_kernels.o $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench_serve: $(BUILD)/bench/bench_serve.o
+	$(CC) $(CFLAGS) -o $@ $^ -lcurl -ljansson -lpthread
+
+# the batch-invariant kernel against OpenBLAS alone (--all-isas adds the AVX2 and C paths)
+bench-kernels: $(BUILD)/bench_kernels
+	$(BUILD)/bench_kernels
 
 run: deps all
 	@echo "hyperd on http://127.0.0.1:$(PORT) — try, from another terminal:"

@@ -6,25 +6,27 @@
  * tiles: a tile of R rows × NV vectors keeps R·NV accumulators in registers, loads each W
  * vector once per k for all R rows and broadcasts each X[b][k] once for all NV vectors.
  * The k loop is the innermost and runs 0 … K-1 on every accumulator, so the tile shape
- * decides only how many chains run side by side, never the order inside one.  The panel
- * (K·P floats, 128 KiB at K = 512 for AVX-512) stays in L2 while every row tile reads it,
- * so W comes from memory once per product whatever B is.
+ * decides only how many chains run side by side, never the order inside one.  Rows are
+ * cut into as few tiles as the tile height allows, as even as possible; the panel (K·P
+ * floats, 96 KiB at K = 512 for AVX-512) stays in L2 while the row tiles after the first
+ * read it, so W comes from memory once per product whatever B is.
  *
- *   AVX-512  P = 64 (4 zmm).  Tiles of 6 rows × 4 zmm (24 accumulators, 4 W vectors, the
- *            broadcast folded into the FMA); the last 1-5 rows take the same loop with
- *            fewer rows.  A last panel narrower than 64 runs 1-3 vectors, its last vector
- *            read and written through a lane mask.
- *   AVX2     P = 32 (4 ymm), only 16 registers: tiles of 6 rows × 2 ymm over each half of
- *            a panel (12 accumulators); one or two leftover rows take the whole panel at
- *            once (up to 8 accumulators) so that a batch-1 product still has four
- *            independent chains per k.
+ *   AVX-512  P = 48 (3 zmm).  Tiles of up to 8 rows × 3 zmm: 24 accumulators, 3 W vectors
+ *            and a broadcast, 28 of the 32 registers.  Up to 8 rows (a typical server
+ *            batch) make one pass over W, its stream from memory overlapped with the
+ *            FMAs; one row is bound by that stream alone, three chains being plenty.
+ *   AVX2     P = 32 (4 ymm), only 16 registers: tiles of 3-6 rows × 2 ymm over each half
+ *            of a panel (12 accumulators), while one or two rows take the whole panel at
+ *            once (4 or 8 accumulators) so that a batch-1 product has four chains per k.
  *   scalar   P = 16, plain loops with fmaf/fma; the path of the double build.
  *
- * All three give the same bits: an FMA rounds once whatever the vector width, and the
- * padding columns (zero) and masked lanes never reach a real output.
+ * A last panel narrower than P runs fewer vectors, its last one read and written through
+ * a lane mask.  All three paths give the same bits: an FMA rounds once whatever the
+ * vector width, and the padding columns (zero) and masked lanes never reach an output.
  *
  * Threads: the panels are independent, so two threads could take panels [0, n/2) and
- * [n/2, n) of the same call with no change to any result; nothing here does that yet.
+ * [n/2, n) of the same call with no change to any result (each core then streams half
+ * of W, which is what bounds batch 1); nothing here does that yet.
  */
 #include "kernels.h"
 
@@ -43,7 +45,7 @@ static const struct {
 } layouts[KERNEL_ISA_COUNT] = {
     [KERNEL_ISA_SCALAR] = {16, 1, "scalar"},
     [KERNEL_ISA_AVX2] = {32, 8, "avx2"},
-    [KERNEL_ISA_AVX512] = {64, 16, "avx512"},
+    [KERNEL_ISA_AVX512] = {48, 16, "avx512"},
 };
 
 #define PANEL_ALIGN 64
@@ -150,7 +152,17 @@ static inline real chain_start(real beta, const real *y)
     return beta == 1 ? *y : beta * *y;
 }
 
-/* One row at a time: the chain needs no tiling to be fast enough for the double build. */
+/* acc[0, cols) continues its chains over W's rows [0, K) (a panel `cols` wide). */
+static inline void chains_scalar(int K, int cols, const real *x, const real *w, real *acc)
+{
+    for (int k = 0; k < K; k++, w += cols) {
+        const real xk = x[k];
+        for (int c = 0; c < cols; c++)
+            acc[c] = fma_r(xk, w[c], acc[c]);
+    }
+}
+
+/* One row at a time: fast enough for the double build, whose products are for tests. */
 static void mm_scalar(int B, const real *X, size_t ldx, const packed_w *W, real beta, real *Y,
                       size_t ldy)
 {
@@ -160,17 +172,14 @@ static void mm_scalar(int B, const real *X, size_t ldx, const packed_w *W, real 
     for (int j0 = 0; j0 < N; j0 += P) {
         const int cols = N - j0 < P ? N - j0 : P;
         for (int b = 0; b < B; b++) {
-            const real *x = X + (size_t)b * ldx;
             real *y = Y + (size_t)b * ldy + j0;
             real acc[P];
             for (int c = 0; c < cols; c++)
                 acc[c] = chain_start(beta, y + c);
-            const real *w = panel;
-            for (int k = 0; k < K; k++, w += cols) {
-                const real xk = x[k];
-                for (int c = 0; c < cols; c++)
-                    acc[c] = fma_r(xk, w[c], acc[c]);
-            }
+            if (cols == P) /* a constant width, which the compiler turns into vectors */
+                chains_scalar(K, P, X + (size_t)b * ldx, panel, acc);
+            else
+                chains_scalar(K, cols, X + (size_t)b * ldx, panel, acc);
             memcpy(y, acc, (size_t)cols * sizeof(real));
         }
         panel += (size_t)cols * K;
@@ -183,9 +192,20 @@ static void mm_scalar(int B, const real *X, size_t ldx, const packed_w *W, real 
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 
+/* Rows are cut into as few tiles as the kernel's tile height allows, as even as possible
+ * (9 rows are 5 + 4, not 8 + 1, so that no tile runs short of independent chains): tile t
+ * of `tiles` has this many rows. */
+static inline int tile_rows(int B, int tiles, int t) { return B / tiles + (t < B % tiles); }
+
+/* Inputs per pass over a panel when several row tiles share it: the panel's rows k0 … k0+KC
+ * (192 KiB at AVX-512's width) stay in L2 between the tiles even for a long K.  Cutting K
+ * changes no result: a partial sum goes to Y and comes back as the same float, and the
+ * chain goes on from it. */
+#define KC 1024
+
 /* ---- AVX-512 ----------------------------------------------------------------------------- */
 
-enum { P512 = 64, ROWS512 = 6 };
+enum { P512 = 48, ROWS512 = 8 };
 
 /* Y rows [0, R) × vectors [0, NV) of one panel: w is the panel (K, 16·NV), y and x the
  * tile's first rows; the last vector's lanes are `last` (all set unless the panel ends
@@ -194,10 +214,10 @@ ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const
                                           size_t ldx, const float *w, float beta, float *y,
                                           size_t ldy, __mmask16 last)
 {
-    __m512 acc[ROWS512][4];
-#pragma GCC unroll 6
+    __m512 acc[ROWS512][3];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
             const __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
             if (beta == 0) {
@@ -210,27 +230,21 @@ ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const
         }
 #pragma GCC unroll 2
     for (int k = 0; k < K; k++, w += 16 * NV) {
-        __m512 wv[4];
-#ifdef PF512
-        if (R <= PF_ROWS)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                _mm_prefetch((const char *)(w + 16 * v + PF512), _MM_HINT_T0);
-#endif
-#pragma GCC unroll 4
+        __m512 wv[3];
+#pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
             wv[v] = _mm512_load_ps(w + 16 * v);
-#pragma GCC unroll 6
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const __m512 xb = _mm512_set1_ps(x[r * ldx + k]);
-#pragma GCC unroll 4
+#pragma GCC unroll 3
             for (int v = 0; v < NV; v++)
                 acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
             const __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
             _mm512_mask_storeu_ps(y + r * ldy + 16 * v, m, acc[r][v]);
@@ -246,9 +260,10 @@ static TARGET_AVX512 void tile512_any(int R, int NV, int K, const float *x, size
     case (r) * 8 + (nv):                                                                  \
         tile512(r, nv, K, x, ldx, w, beta, y, ldy, last);                                 \
         return;
-#define T512_ROW(r) T512(r, 1) T512(r, 2) T512(r, 3) T512(r, 4)
+#define T512_ROW(r) T512(r, 1) T512(r, 2) T512(r, 3)
     switch (R * 8 + NV) {
-        T512_ROW(1) T512_ROW(2) T512_ROW(3) T512_ROW(4) T512_ROW(5) T512_ROW(6)
+        T512_ROW(1) T512_ROW(2) T512_ROW(3) T512_ROW(4) T512_ROW(5) T512_ROW(6) T512_ROW(7)
+        T512_ROW(8)
     }
 #undef T512_ROW
 #undef T512
@@ -257,15 +272,22 @@ static TARGET_AVX512 void tile512_any(int R, int NV, int K, const float *x, size
 static TARGET_AVX512 void mm_avx512(int B, const float *X, size_t ldx, const packed_w *W,
                                     float beta, float *Y, size_t ldy)
 {
-    const int K = W->K, N = W->N;
+    const int K = W->K, N = W->N, tiles = (B + ROWS512 - 1) / ROWS512;
+    /* With one tile, W is read once whatever the order: no need to cut K. */
+    const int kc_max = tiles == 1 ? K : KC;
     for (int j0 = 0; j0 < N; j0 += P512) {
         const int cols = N - j0 < P512 ? N - j0 : P512, nv = (cols + 15) / 16;
         const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - cols));
         const float *w = W->panels + (size_t)j0 * K;
-        for (int b = 0; b < B; b += ROWS512) {
-            const int rows = B - b < ROWS512 ? B - b : ROWS512;
-            tile512_any(rows, nv, K, X + (size_t)b * ldx, ldx, w, beta,
-                        Y + (size_t)b * ldy + j0, ldy, last);
+        for (int k0 = 0; k0 < K; k0 += kc_max) {
+            const int kc = K - k0 < kc_max ? K - k0 : kc_max;
+            for (int t = 0, b = 0; t < tiles; t++) {
+                const int rows = tile_rows(B, tiles, t);
+                tile512_any(rows, nv, kc, X + (size_t)b * ldx + k0, ldx,
+                            w + (size_t)k0 * 16 * nv, k0 == 0 ? beta : 1,
+                            Y + (size_t)b * ldy + j0, ldy, last);
+                b += rows;
+            }
         }
     }
 }
@@ -335,30 +357,34 @@ static TARGET_AVX2 void tile256_any(int R, int NV, int K, const float *x, size_t
 static TARGET_AVX2 void mm_avx2(int B, const float *X, size_t ldx, const packed_w *W,
                                 float beta, float *Y, size_t ldy)
 {
-    const int K = W->K, N = W->N;
+    const int K = W->K, N = W->N, tiles = (B + ROWS256 - 1) / ROWS256;
+    const int kc_max = tiles == 1 ? K : KC;
     const __m256i all = _mm256_set1_epi32(-1);
     for (int j0 = 0; j0 < N; j0 += P256) {
-        const int cols = N - j0 < P256 ? N - j0 : P256, nv = (cols + 7) / 8;
+        const int cols = N - j0 < P256 ? N - j0 : P256, nv = (cols + 7) / 8, stride = 8 * nv;
         /* lane i of the last vector is live when i < cols - 8·(nv - 1) */
         const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8 * (nv - 1)),
                                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const float *w = W->panels + (size_t)j0 * K;
-        const int stride = 8 * nv;
-        for (int b = 0; b < B;) {
-            const int left = B - b;
-            const float *x = X + (size_t)b * ldx;
-            float *y = Y + (size_t)b * ldy + j0;
-            if (left <= 2) {
-                tile256_any(left, nv, K, x, ldx, w, stride, beta, y, ldy, last);
-                break;
+        for (int k0 = 0; k0 < K; k0 += kc_max) {
+            const int kc = K - k0 < kc_max ? K - k0 : kc_max;
+            const float *wk = w + (size_t)k0 * stride;
+            const float bk = k0 == 0 ? beta : 1;
+            if (B <= 2) { /* the whole panel at once: 4 or 8 chains per k */
+                tile256_any(B, nv, kc, X + k0, ldx, wk, stride, bk, Y + j0, ldy, last);
+                continue;
             }
-            const int rows = left < ROWS256 ? left : ROWS256;
-            for (int v0 = 0; v0 < nv; v0 += 2) {
-                const int n = nv - v0 < 2 ? nv - v0 : 2;
-                tile256_any(rows, n, K, x, ldx, w + 8 * v0, stride, beta, y + 8 * v0, ldy,
-                            v0 + n == nv ? last : all);
+            /* 3-6 rows a tile: half a panel at a time */
+            for (int t = 0, b = 0; t < tiles; t++) {
+                const int rows = tile_rows(B, tiles, t);
+                for (int v0 = 0; v0 < nv; v0 += 2) {
+                    const int n = nv - v0 < 2 ? nv - v0 : 2;
+                    tile256_any(rows, n, kc, X + (size_t)b * ldx + k0, ldx, wk + 8 * v0,
+                                stride, bk, Y + (size_t)b * ldy + j0 + 8 * v0, ldy,
+                                v0 + n == nv ? last : all);
+                }
+                b += rows;
             }
-            b += rows;
         }
     }
 }

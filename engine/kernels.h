@@ -43,7 +43,7 @@ typedef enum {
  * at j·P·K like the others. */
 typedef struct {
     int32_t K, N;      /* W is (K, N) */
-    int32_t panel;     /* P: columns per full panel (64 AVX-512, 32 AVX2, 16 scalar) */
+    int32_t panel;     /* P: columns per full panel (48 AVX-512, 32 AVX2, 16 scalar) */
     int32_t isa;       /* the kernel_isa the panels are laid out for */
     real *panels;      /* owned, 64-byte aligned: K · (N rounded up to the vector width) */
 } packed_w;
@@ -64,9 +64,9 @@ void packed_w_free(packed_w *p);
 
 /* Y (B, N) = beta·Y + X (B, K) · W, beta 0 or 1.  Every row of Y is computed by the same
  * sequence of operations whatever B is and wherever the row sits in the batch (the chain at
- * the top of this file).  X has leading dimension ldx ≥ K, Y ldy ≥ N; columns of Y past N
- * are not touched, and with beta 0 Y is not read.  B ≤ 0 does nothing.  Single-threaded;
- * any number of threads may share one packed_w. */
+ * the top of this file).  X has leading dimension ldx ≥ K, Y ldy ≥ N, and they do not
+ * overlap; columns of Y past N are not touched, and with beta 0 Y is not read.  B ≤ 0 does
+ * nothing.  Single-threaded; any number of threads may share one packed_w. */
 void mm_packed(int B, const real *X, int ldx, const packed_w *W, real beta, real *Y, int ldy);
 
 /* "avx512" | "avx2" | "scalar" — what mm_packed runs for weights from packed_w_init. */

@@ -165,8 +165,72 @@ hyper_status model_create(model *m, const model_config *cfg, char *err)
     return HYPER_OK;
 }
 
+static void packs_free(model *m)
+{
+    for (int i = 0; i < m->npacks; i++)
+        packed_w_free(&m->packs[i].pw);
+    free(m->packs);
+    m->packs = NULL;
+    m->npacks = 0;
+}
+
+typedef struct {
+    const real *W;
+    int K, cols;
+} pack_item;
+
+hyper_status model_pack(model *m, char *err)
+{
+    const model_config *c = &m->cfg;
+    const int N = c->units, H = c->hyper_units, Z = c->embed;
+    const int hyper = cell_is_hyper((cell_kind)c->cell);
+    packs_free(m);
+    /* (W, K, cols) of every product x · W in stack.c's forward */
+    pack_item list[MODEL_MAX_LAYERS * 20 + 1];
+    int n = 0;
+    for (int l = 0; l < c->layers; l++) {
+        const layer_params *P = &m->p.layer[l];
+        const int D = l > 0 ? N : c->inputs; /* one-hot inputs are gathered, not multiplied */
+        if (D > 0)
+            list[n++] = (pack_item){P->W_x, D, 4 * N};
+        list[n++] = (pack_item){P->W_h, N, 4 * N};
+        if (!hyper)
+            continue;
+        if (D > 0)
+            list[n++] = (pack_item){P->hW_x, D, 4 * H};
+        list[n++] = (pack_item){P->hW_m, N, 4 * H};
+        list[n++] = (pack_item){P->hW_h, H, 4 * H};
+        list[n++] = (pack_item){P->Wz_x, H, 4 * Z};
+        list[n++] = (pack_item){P->Wz_h, H, 4 * Z};
+        list[n++] = (pack_item){P->Wz_b, H, 4 * Z};
+        for (int g = 0; g < 4; g++) {
+            const size_t wo = (size_t)g * Z * N;
+            list[n++] = (pack_item){P->Wd_x + wo, Z, N};
+            list[n++] = (pack_item){P->Wd_h + wo, Z, N};
+            list[n++] = (pack_item){P->Wd_b + wo, Z, N};
+        }
+    }
+    list[n++] = (pack_item){m->p.W, N, c->outputs};
+    m->packs = calloc((size_t)n, sizeof *m->packs);
+    if (!m->packs)
+        return hyper_fail(err, HYPER_ERR_NOMEM, "cannot allocate packed weights");
+    for (int i = 0; i < n; i++) {
+        hyper_status st = packed_w_init(&m->packs[i].pw, list[i].W, list[i].K, list[i].cols,
+                                        list[i].cols, err);
+        if (st != HYPER_OK) {
+            m->npacks = i;
+            packs_free(m);
+            return st;
+        }
+        m->packs[i].W = list[i].W;
+        m->npacks = i + 1;
+    }
+    return HYPER_OK;
+}
+
 void model_free(model *m)
 {
+    packs_free(m);
     free(m->block);
     memset(m, 0, sizeof *m);
 }

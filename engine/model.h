@@ -23,6 +23,7 @@
 #define HYPER_MODEL_H
 
 #include "common.h"
+#include "kernels.h"
 
 typedef enum {
     CELL_LSTM = 0,
@@ -122,6 +123,12 @@ size_t model_param_count(const model_config *cfg);
 /* Carves typed pointers out of a flat block laid out by model_param_table. */
 void model_params_point(const model_config *cfg, real *block, model_params *p);
 
+/* A weight matrix repacked for inference (kernels.h), found by the pointer it copies. */
+typedef struct {
+    const real *W;
+    packed_w pw;
+} weight_pack;
+
 /* A model: config, its parameter table, and one flat block of weights it owns. */
 typedef struct {
     model_config cfg;
@@ -130,11 +137,18 @@ typedef struct {
     size_t size;                   /* reals in block */
     real *block;                   /* owned; (size) */
     model_params p;                /* pointers into block */
+    weight_pack *packs;            /* owned; NULL until model_pack */
+    int32_t npacks;
 } model;
 
 /* Allocates a model (weights zeroed).  Returns HYPER_OK or an error with err filled. */
 hyper_status model_create(model *m, const model_config *cfg, char *err);
 void model_free(model *m);
+/* Repacks every weight the forward pass multiplies by (x · W) for the batch-invariant
+ * kernel of kernels.h: from then on each row's result is bit-identical whatever the batch
+ * (what serving needs), and batch-1 steps stream memory.  The weights must not change
+ * afterwards (repack after an update).  Training models stay unpacked and use BLAS. */
+hyper_status model_pack(model *m, char *err);
 /* Initialises every weight as Appendix A.2.3 / supercell say, from the given seed. */
 void model_init(model *m, uint64_t seed);
 

@@ -12,9 +12,10 @@
 #include "checkpoint.h"
 #include "scheduler.h"
 
-void registry_init(registry *r)
+void registry_init(registry *r, int max_batch)
 {
     memset(r, 0, sizeof *r);
+    r->max_batch = max_batch;
     pthread_rwlock_init(&r->lock, NULL);
 }
 
@@ -80,6 +81,9 @@ static hyper_status load_file(registry *r, const char *path, char *err)
     }
     if (st == HYPER_OK && e->m.cfg.inputs == 0 && e->voc.size != e->m.cfg.outputs)
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: a character model without a vocabulary", path);
+    /* served weights go through the batch-invariant kernel: batching never changes text */
+    if (st == HYPER_OK)
+        st = model_pack(&e->m, err);
     if (st != HYPER_OK) {
         model_free(&e->m);
         vocab_free(&e->voc);
@@ -89,7 +93,7 @@ static hyper_status load_file(registry *r, const char *path, char *err)
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->path, sizeof e->path, "%s", path);
     e->params = model_param_count(&e->m.cfg);
-    e->sched = scheduler_start(e);
+    e->sched = scheduler_start(e, r->max_batch);
     if (!e->sched) {
         entry_free(e);
         return hyper_fail(err, HYPER_ERR_NOMEM, "%s: cannot start its scheduler", path);

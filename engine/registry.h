@@ -30,9 +30,11 @@ typedef struct {
     pthread_rwlock_t lock;
     model_entry *items[REGISTRY_MAX_MODELS];
     int n;
+    int max_batch;               /* streams a scheduler steps together (SCHED_MAX_BATCH) */
 } registry;
 
-void registry_init(registry *r);
+/* max_batch: the most streams one scheduler step takes (1 = step sessions one by one). */
+void registry_init(registry *r, int max_batch);
 /* Stops every scheduler and frees every model. */
 void registry_free(registry *r);
 

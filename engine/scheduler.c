@@ -46,6 +46,7 @@ struct gen_request {
     atomic_int cancel;
     /* counters (scheduler thread; read by others after `ended`) */
     int64_t chars, fed, consumed, steps;
+    int stepped;                /* took part in the current iteration's step */
     double bits;
     double t_submit, t_admit, t_prompt, t_first, t_end;
     /* output, under mu */
@@ -68,6 +69,7 @@ struct scheduler {
     int stopping;
     gen_request *active[SCHED_MAX_BATCH];
     int nactive;
+    int max_batch;
     /* step buffers, used only by the scheduler thread */
     model_state batch;          /* SCHED_MAX_BATCH rows */
     model_step_ws *ws;
@@ -221,37 +223,40 @@ static void *scheduler_main(void *arg)
         s->emitted = 0;
         for (int i = 0; i < s->nactive; i++) {
             gen_request *r = s->active[i];
+            r->stepped = 0;
             if (r->want == GEN_RUNNING && (stopping || atomic_load(&r->cancel)))
                 r->want = stopping ? GEN_SHUTDOWN : GEN_CANCELLED;
             int32_t id = next_input(s, r);
             if (id < 0)
                 continue;
+            r->stepped = 1;
             s->rows[rows] = r;
             s->ids[rows] = id;
-            model_state_copy_stream(&m->cfg, &s->batch, rows, &r->se->state, 0);
             rows++;
         }
+        /* one batched step over all of them (in chunks of max_batch when that is smaller) */
         double t0 = mono_ms(), step_us = 0;
-        if (rows > 0) {
-            model_step(m, &s->batch, s->ws, rows, s->ids, NULL, s->logits);
-            step_us = (mono_ms() - t0) * 1e3;
-            for (int k = 0; k < rows; k++) {
-                gen_request *r = s->rows[k];
+        for (int off = 0; off < rows; off += s->max_batch) {
+            const int n = rows - off < s->max_batch ? rows - off : s->max_batch;
+            for (int k = 0; k < n; k++)
+                model_state_copy_stream(&m->cfg, &s->batch, k, &s->rows[off + k]->se->state, 0);
+            model_step(m, &s->batch, s->ws, n, s->ids + off, NULL, s->logits);
+            for (int k = 0; k < n; k++) {
+                gen_request *r = s->rows[off + k];
                 model_state_copy_stream(&m->cfg, &r->se->state, 0, &s->batch, k);
                 memcpy(r->logits, s->logits + (size_t)k * V, (size_t)V * sizeof(real));
                 r->consumed++;
                 r->steps++;
             }
         }
+        if (rows > 0)
+            step_us = (mono_ms() - t0) * 1e3;
 
         pthread_mutex_lock(&s->mu);
         int kept = 0;
         for (int i = 0; i < s->nactive; i++) {
             gen_request *r = s->active[i];
-            int stepped = 0;
-            for (int k = 0; k < rows && !stepped; k++)
-                stepped = s->rows[k] == r;
-            if (stepped)
+            if (r->stepped)
                 s->active[kept++] = r;
             else
                 retire(r);
@@ -278,12 +283,13 @@ static void *scheduler_main(void *arg)
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
-scheduler *scheduler_start(model_entry *e)
+scheduler *scheduler_start(model_entry *e, int max_batch)
 {
     scheduler *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->e = e;
+    s->max_batch = max_batch < 1 ? 1 : max_batch > SCHED_MAX_BATCH ? SCHED_MAX_BATCH : max_batch;
     const model_config *c = &e->m.cfg;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);

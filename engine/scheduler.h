@@ -57,8 +57,9 @@ typedef struct {
 
 typedef struct scheduler scheduler;
 
-/* Starts the thread of model e.  NULL when it cannot. */
-scheduler *scheduler_start(model_entry *e);
+/* Starts the thread of model e, stepping at most max_batch requests together (clamped to
+ * 1..SCHED_MAX_BATCH).  NULL when it cannot. */
+scheduler *scheduler_start(model_entry *e, int max_batch);
 /* Ends every running request with GEN_SHUTDOWN after its current step, then the thread;
  * later submissions return NULL.  Idempotent.  Only one thread may call it. */
 void scheduler_stop(scheduler *s);

@@ -145,10 +145,23 @@ void model_train_ws_free(model_train_ws *ws)
 
 /* ---- forward ------------------------------------------------------------------------ */
 
+/* Y (B, cols) = beta·Y + X (B, K) · W for a weight W (K, cols) of m: through its packed
+ * copy when the model is packed for serving, else through BLAS. */
+static void mmw(const model *m, const real *W, int B, int cols, int K, const real *X, int ldx,
+                real beta, real *Y, int ldy)
+{
+    for (int i = 0; i < m->npacks; i++)
+        if (m->packs[i].W == W) {
+            mm_packed(B, X, ldx, &m->packs[i].pw, beta, Y, ldy);
+            return;
+        }
+    mm(0, 0, B, cols, K, X, ldx, W, cols, beta, Y, ldy);
+}
+
 /* out (T·B, width) = input · W for every step at once: a row gather for one-hot ids
  * (an id outside [0, D) reads as a zero input), a GEMM for dense inputs. */
-static void input_project(const int32_t *ids, const real *x, size_t rows, int D,
-                          const real *W, int width, real *out)
+static void input_project(const model *m, const int32_t *ids, const real *x, size_t rows,
+                          int D, const real *W, int width, real *out)
 {
     if (ids) {
         for (size_t r = 0; r < rows; r++) {
@@ -158,7 +171,7 @@ static void input_project(const int32_t *ids, const real *x, size_t rows, int D,
                 memset(out + r * width, 0, width * sizeof(real));
         }
     } else {
-        mm(0, 0, (int)rows, width, D, x, D, W, width, 0, out, width);
+        mmw(m, W, (int)rows, width, D, x, D, 0, out, width);
     }
 }
 
@@ -182,16 +195,16 @@ static core_params hyper_core_params(const layer_params *P)
 /* The hyper cell's step t and the main pre-activation it shapes (eqs. 10-12):
  * ĥ_t from [x_t ; h_{t-1}], then z, then d and b_y, then
  * a_t = d_x ⊙ U_t + d_h ⊙ (h_{t-1}·W_h) + b_y. */
-static void hyper_step_forward(const model_config *c, const layer_params *P, layer_cache *lc,
-                               int t)
+static void hyper_step_forward(const model *m, const layer_params *P, layer_cache *lc, int t)
 {
+    const model_config *c = &m->cfg;
     const int B = lc->main.batch, N = c->units, H = c->hyper_units, Z = c->embed;
     const size_t tb = (size_t)t * B, N4 = 4 * (size_t)N, Z4 = 4 * (size_t)Z;
     const real *h_prev = lc->main.h + tb * N;
     real *ha = lc->hyp.a + tb * 4 * H;
     /* eq. 10: the hyper LSTM reads x_t (already in ha) and h_{t-1} */
-    mm(0, 0, B, 4 * H, N, h_prev, N, P->hW_m, 4 * H, 1, ha, 4 * H);
-    mm(0, 0, B, 4 * H, H, lc->hyp.h + tb * H, H, P->hW_h, 4 * H, 1, ha, 4 * H);
+    mmw(m, P->hW_m, B, 4 * H, N, h_prev, N, 1, ha, 4 * H);
+    mmw(m, P->hW_h, B, 4 * H, H, lc->hyp.h + tb * H, H, 1, ha, 4 * H);
     core_params hp = hyper_core_params(P);
     core_forward(&lc->hyp, t, &hp);
     const real *hh = lc->hyp.h + (tb + B) * H;
@@ -201,22 +214,22 @@ static void hyper_step_forward(const model_config *c, const layer_params *P, lay
         memcpy(zx + b * Z4, P->bz_x, Z4 * sizeof(real));
         memcpy(zh + b * Z4, P->bz_h, Z4 * sizeof(real));
     }
-    mm(0, 0, B, (int)Z4, H, hh, H, P->Wz_x, (int)Z4, 1, zx, (int)Z4);
-    mm(0, 0, B, (int)Z4, H, hh, H, P->Wz_h, (int)Z4, 1, zh, (int)Z4);
-    mm(0, 0, B, (int)Z4, H, hh, H, P->Wz_b, (int)Z4, 0, zb, (int)Z4);
+    mmw(m, P->Wz_x, B, (int)Z4, H, hh, H, 1, zx, (int)Z4);
+    mmw(m, P->Wz_h, B, (int)Z4, H, hh, H, 1, zh, (int)Z4);
+    mmw(m, P->Wz_b, B, (int)Z4, H, hh, H, 0, zb, (int)Z4);
     /* eqs. 11-12: d_x, d_h and the bias b_y = W_bz z_b + b_0, gate by gate */
     real *dx = lc->Dx + tb * N4, *dh = lc->Dh + tb * N4, *a = lc->main.a + tb * N4;
     for (int b = 0; b < B; b++)
         memcpy(a + b * N4, P->b, N4 * sizeof(real));
     for (int g = 0; g < 4; g++) {
         const size_t wo = (size_t)g * Z * N;
-        mm(0, 0, B, N, Z, zx + g * Z, (int)Z4, P->Wd_x + wo, N, 0, dx + g * N, (int)N4);
-        mm(0, 0, B, N, Z, zh + g * Z, (int)Z4, P->Wd_h + wo, N, 0, dh + g * N, (int)N4);
-        mm(0, 0, B, N, Z, zb + g * Z, (int)Z4, P->Wd_b + wo, N, 1, a + g * N, (int)N4);
+        mmw(m, P->Wd_x + wo, B, N, Z, zx + g * Z, (int)Z4, 0, dx + g * N, (int)N4);
+        mmw(m, P->Wd_h + wo, B, N, Z, zh + g * Z, (int)Z4, 0, dh + g * N, (int)N4);
+        mmw(m, P->Wd_b + wo, B, N, Z, zb + g * Z, (int)Z4, 1, a + g * N, (int)N4);
     }
     /* eq. 12 in its memory-efficient form: scale the rows of W h, never build W(z) */
     real *u = lc->U + tb * N4, *v = lc->V + tb * N4;
-    mm(0, 0, B, (int)N4, N, h_prev, N, P->W_h, (int)N4, 0, v, (int)N4);
+    mmw(m, P->W_h, B, (int)N4, N, h_prev, N, 0, v, (int)N4);
     for (size_t k = 0; k < (size_t)B * N4; k++)
         a[k] += dx[k] * u[k] + dh[k] * v[k];
 }
@@ -244,11 +257,11 @@ const real *model_forward_stack(const model *m, model_state *s, model_train_ws *
         if (hyper) {
             memcpy(lc->hyp.h, s->hh[l], (size_t)B * H * sizeof(real));
             memcpy(lc->hyp.c, s->hc[l], (size_t)B * H * sizeof(real));
-            input_project(in_ids, in_x, rows, D, P->W_x, (int)N4, lc->U);
-            input_project(in_ids, in_x, rows, D, P->hW_x, 4 * H, lc->hyp.a);
+            input_project(m, in_ids, in_x, rows, D, P->W_x, (int)N4, lc->U);
+            input_project(m, in_ids, in_x, rows, D, P->hW_x, 4 * H, lc->hyp.a);
             add_bias(lc->hyp.a, rows, 4 * H, P->hb);
         } else {
-            input_project(in_ids, in_x, rows, D, P->W_x, (int)N4, lc->main.a);
+            input_project(m, in_ids, in_x, rows, D, P->W_x, (int)N4, lc->main.a);
             add_bias(lc->main.a, rows, (int)N4, P->b);
         }
         core_params mp = main_core_params(P);
@@ -258,10 +271,10 @@ const real *model_forward_stack(const model *m, model_state *s, model_train_ws *
                 core_draw_mask(&lc->main, t, drop->keep, drop->rng);
             }
             if (hyper)
-                hyper_step_forward(c, P, lc, t);
+                hyper_step_forward(m, P, lc, t);
             else
-                mm(0, 0, B, (int)N4, N, lc->main.h + (size_t)t * B * N, N, P->W_h, (int)N4, 1,
-                   lc->main.a + (size_t)t * B * N4, (int)N4);
+                mmw(m, P->W_h, B, (int)N4, N, lc->main.h + (size_t)t * B * N, N, 1,
+                    lc->main.a + (size_t)t * B * N4, (int)N4);
             core_forward(&lc->main, t, &mp);
         }
         memcpy(s->h[l], lc->main.h + rows * N, (size_t)B * N * sizeof(real));
@@ -422,7 +435,7 @@ double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
     real *p = ws->probs;
     for (size_t r = 0; r < rows; r++)
         memcpy(p + r * O, m->p.b, (size_t)O * sizeof(real));
-    mm(0, 0, (int)rows, O, N, htop, N, m->p.W, O, 1, p, O);
+    mmw(m, m->p.W, (int)rows, O, N, htop, N, 1, p, O);
     ws->targets = targets;
     double loss = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -515,7 +528,7 @@ void model_logits(const model *m, const real *h_top, int32_t batch, real *out)
     const int O = m->cfg.outputs, N = m->cfg.units;
     for (int b = 0; b < batch; b++)
         memcpy(out + (size_t)b * O, m->p.b, (size_t)O * sizeof(real));
-    mm(0, 0, batch, O, N, h_top, N, m->p.W, O, 1, out, O);
+    mmw(m, m->p.W, batch, O, N, h_top, N, 1, out, O);
 }
 
 void model_step(const model *m, model_state *s, model_step_ws *ws, int32_t batch,

@@ -38,6 +38,7 @@ typedef struct {
     long max_body_bytes;
     long max_chars;
     long max_connections;
+    long max_batch;
     const char *log_level;
 } options;
 
@@ -58,6 +59,7 @@ static const flag_doc flags[] = {
     {"--max-body-bytes", "HYPERD_MAX_BODY_BYTES", "N", "largest request body (1048576)"},
     {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
     {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections (256)"},
+    {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
 };
 
@@ -102,6 +104,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--max-body-bytes")) return parse_long(flag, v, 1024, 1L << 30, &o->max_body_bytes);
     else if (!strcmp(flag, "--max-chars-per-request")) return parse_long(flag, v, 1, 10000000, &o->max_chars);
     else if (!strcmp(flag, "--max-connections")) return parse_long(flag, v, 1, 100000, &o->max_connections);
+    else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
     else return -2;
     return 0;
@@ -163,7 +166,7 @@ static void *janitor_main(void *arg)
 int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
-                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, "info"};
+                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, "info"};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -255,7 +258,7 @@ int main(int argc, char **argv)
     snprintf(session_dir, sizeof session_dir, "%s/sessions", o.data_dir);
 
     registry models;
-    registry_init(&models);
+    registry_init(&models, (int)o.max_batch);
     session_store sessions;
     char err[HYPER_ERRMSG_MAX];
     if (session_store_init(&sessions, session_dir, (size_t)o.max_sessions,

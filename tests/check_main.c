@@ -1,11 +1,13 @@
 /*
  * check_main.c — runs the engine's check suites.  Built twice: against libhyper.a (float)
  * it runs every suite but the gradient checks; against libhyper64.a (-DHYPER_F64) it runs
- * the gradient checks, which need double precision to mean something.
+ * the gradient checks, which need double precision to mean something, and the kernel
+ * suite again (the double build's own kernel path).
  */
 #include <check.h>
 #include <stdlib.h>
 
+Suite *kernels_suite(void);
 #ifdef HYPER_F64
 Suite *grad_suite(void);
 #else
@@ -20,12 +22,14 @@ int main(void)
 {
 #ifdef HYPER_F64
     SRunner *sr = srunner_create(grad_suite());
+    srunner_add_suite(sr, kernels_suite());
 #else
     SRunner *sr = srunner_create(vocab_suite());
     srunner_add_suite(sr, sampler_suite());
     srunner_add_suite(sr, checkpoint_suite());
     srunner_add_suite(sr, engine_suite());
     srunner_add_suite(sr, training_suite());
+    srunner_add_suite(sr, kernels_suite());
 #endif
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

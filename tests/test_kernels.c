@@ -131,7 +131,8 @@ START_TEST(matches_naive)
         }
     /* the model's shapes: 4N × N gates, the hyper and output layers, a long K */
     static const int big[][3] = {{1, 512, 2048}, {64, 512, 160}, {2, 1000, 4000},
-                                 {32, 512, 96},  {7, 128, 512},  {64, 4, 512}};
+                                 {32, 512, 96},  {7, 128, 512},  {64, 4, 512},
+                                 {7, 1500, 65},  {13, 2100, 40}};
     for (int s = 0; s < COUNT(big); s++)
         for (int beta = 0; beta < 2; beta++) {
             const int B = big[s][0], K = big[s][1], N = big[s][2];
@@ -223,8 +224,11 @@ START_TEST(batch_invariant)
     for (int s = 0; s < COUNT(small); s++)
         for (int beta = 0; beta < 2; beta++)
             check_invariance(isa, small[s][0], small[s][1], 1, (real)beta, &rng);
-    /* the 4N × N gate matrix at N = 512: a few offsets (still every position at B = 64) */
-    check_invariance(isa, 512, 2048, 23, 1, &rng);
+    /* the 4N × N gate matrix at N = 512, and a K long enough for the kernels to cut it
+     * into passes when B > 1: a few offsets (still every position at B = 64) */
+    check_invariance(isa, 512, 2048, 32, 1, &rng);
+    check_invariance(isa, 1100, 40, 7, 0, &rng);
+    check_invariance(isa, 2100, 33, 13, 1, &rng);
 }
 END_TEST
 

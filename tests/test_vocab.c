@@ -394,6 +394,7 @@ Suite *vocab_suite(void)
 {
     Suite *s = suite_create("vocab");
     TCase *tc = tcase_create("utf8");
+    tcase_set_timeout(tc, 30); /* the round trip of all 1.1M code points */
     tcase_add_test(tc, test_utf8_decode_multibyte);
     tcase_add_test(tc, test_utf8_decode_rejects_invalid);
     tcase_add_test(tc, test_utf8_encode_round_trip_all);

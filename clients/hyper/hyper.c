@@ -422,6 +422,12 @@ static int cmd_sample(int argc, char **argv)
     vocab v;
     if (load_charlm(path, &m, &v))
         return 1;
+    /* the serving kernel, so the CLI writes the same text as hyperd for the same seed */
+    if ((st = model_pack(&m, err)) != HYPER_OK) {
+        model_free(&m);
+        vocab_free(&v);
+        return fail("sample", st, err);
+    }
     /* without a prime the model starts from a newline, as a text starts after one */
     int32_t *ids = NULL;
     size_t nids = 0;

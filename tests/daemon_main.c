@@ -1,0 +1,28 @@
+/*
+ * daemon_main.c — runs the black-box suite of the daemon (test_daemon.c), a binary of its
+ * own: it needs a built hyperd ($HYPERD, else build/hyperd) and libcurl, which the engine's
+ * unit tests do not.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+Suite *daemon_suite(void);
+
+int main(void)
+{
+    /* a daemon that closes a connection must not kill the runner */
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "check_daemon: curl_global_init failed\n");
+        return EXIT_FAILURE;
+    }
+    SRunner *sr = srunner_create(daemon_suite());
+    srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
