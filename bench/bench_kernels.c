@@ -3,8 +3,9 @@
  * linalg.h, one thread), on the shapes of generation: the 4N × N gate matrix at N = 512
  * (K = 512, N = 2048) and at N = 1000 (K = 1000, N = 4000), for B = 1, 8, 32, 64.
  *
- * Each timing repeats one call on the same operands for at least --seconds (default 0.3)
- * after a warm-up, and prints µs per call and GFLOP/s (2·B·K·N per call).  The weights
+ * Each timing repeats one call on the same operands, the implementations taking turns for
+ * --seconds in all (default 1) after a warm-up, and prints the best µs per call and its
+ * GFLOP/s (2·B·K·N per call).  The weights
  * (4 MiB and 16 MiB) outlive L2, so both sides read them from L3 every call, as a model
  * step does.  With --all-isas the AVX2 and scalar kernels are timed too.
  *
@@ -40,31 +41,35 @@ static void run_once(const bench_case *c)
         mm(0, 0, c->B, c->N, c->K, c->X, c->K, c->W, c->N, 0, c->Y, c->N);
 }
 
-/* Seconds per call: the best of three rounds of at least `seconds` / 3 each. */
-static double time_case(const bench_case *c, double seconds)
+/* Seconds per call of each case: the best of ROUNDS rounds of at least `seconds` / ROUNDS
+ * each, the cases taking turns round by round.  The best, because anything else running on
+ * the machine only ever adds time; taking turns, so that a busy spell hits every case. */
+#define ROUNDS 10
+static void time_cases(const bench_case *c, int n, double seconds, double *best)
 {
-    for (int i = 0; i < 3; i++)
-        run_once(c);
-    double best = 1e30;
-    for (int round = 0; round < 3; round++) {
-        long calls = 0;
-        const double t0 = now_seconds();
-        double t;
-        do {
-            for (int i = 0; i < 8; i++)
-                run_once(c);
-            calls += 8;
-            t = now_seconds() - t0;
-        } while (t < seconds / 3);
-        if (t / calls < best)
-            best = t / calls;
+    for (int i = 0; i < n; i++) {
+        best[i] = 1e30;
+        for (int w = 0; w < 3; w++)
+            run_once(&c[i]);
     }
-    return best;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int i = 0; i < n; i++) {
+            long calls = 0;
+            const double t0 = now_seconds();
+            double t;
+            do {
+                run_once(&c[i]);
+                calls++;
+                t = now_seconds() - t0;
+            } while (t < seconds / ROUNDS / n);
+            if (t / calls < best[i])
+                best[i] = t / calls;
+        }
 }
 
 int main(int argc, char **argv)
 {
-    double seconds = 0.3;
+    double seconds = 1;
     int all_isas = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -114,19 +119,22 @@ int main(int argc, char **argv)
         }
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             const int B = batches[b];
-            bench_case c = {B, K, N, X, W, Y, NULL};
+            bench_case cases[1 + KERNEL_ISA_COUNT];
+            const char *names[1 + KERNEL_ISA_COUNT];
+            int n = 0;
+            cases[n] = (bench_case){B, K, N, X, W, Y, NULL};
+            names[n++] = "openblas";
+            for (int isa = KERNEL_ISA_COUNT - 1; isa >= 0; isa--)
+                if (packs[isa].panels) {
+                    cases[n] = (bench_case){B, K, N, X, W, Y, &packs[isa]};
+                    names[n++] = kernel_isa_str((kernel_isa)isa);
+                }
+            double best[1 + KERNEL_ISA_COUNT];
+            time_cases(cases, n, seconds, best);
             const double flops = 2.0 * B * K * N;
-            double t = time_case(&c, seconds);
-            printf("%-10s %5d %5d %3d %10.1f %8.1f\n", "openblas", K, N, B, t * 1e6,
-                   flops / t * 1e-9);
-            for (int isa = KERNEL_ISA_COUNT - 1; isa >= 0; isa--) {
-                if (!packs[isa].panels)
-                    continue;
-                c.p = &packs[isa];
-                t = time_case(&c, seconds);
-                printf("%-10s %5d %5d %3d %10.1f %8.1f\n", kernel_isa_str((kernel_isa)isa), K,
-                       N, B, t * 1e6, flops / t * 1e-9);
-            }
+            for (int i = 0; i < n; i++)
+                printf("%-10s %5d %5d %3d %10.1f %8.1f\n", names[i], K, N, B, best[i] * 1e6,
+                       flops / best[i] * 1e-9);
         }
         for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++)
             packed_w_free(&packs[isa]);
