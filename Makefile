@@ -27,6 +27,7 @@ SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/check_main.c
+DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -35,6 +36,7 @@ TEST_OBJ     := $(TEST_SRC:%.c=$(BUILD)/%.o)
 GRAD_OBJ     := $(GRAD_SRC:%.c=$(BUILD)/f64/%.o)
 CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+DAEMON_TEST_OBJ := $(DAEMON_TEST_SRC:%.c=$(BUILD)/%.o)
 
 # The bundled default model: how `make models` makes it (see docs/results.md).
 CORPUS       := data/fortunes.txt
@@ -42,7 +44,7 @@ MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --em
                 --batch 32 --seq 100 --lr 0.002 --clip 1.0 --keep 0.9 --steps 3000 --seed 1 \
                 --eval-every 250 --eval-chars 40000 --checkpoint-every 250 --threads 1
 
-.PHONY: all deps test check unit asan bench bench-kernels models run clean help
+.PHONY: all deps test check unit daemon-test asan bench bench-kernels models run clean help
 all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
 help:
@@ -88,6 +90,9 @@ $(BUILD)/hyperd: $(SERVER_OBJ) $(BUILD)/libhyper.a
 $(BUILD)/check_engine: $(TEST_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+$(BUILD)/check_daemon: $(DAEMON_TEST_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) -lcurl $(LDLIBS)
+
 $(BUILD)/check_grad: $(GRAD_OBJ) $(BUILD)/libhyper64.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
@@ -98,8 +103,12 @@ unit: $(BUILD)/check_engine $(BUILD)/check_grad
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=1 $(BUILD)/check_grad
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=2 $(BUILD)/check_engine
 
+# black-box tests of hyperd: real daemons on loopback ports, real HTTP
+daemon-test: $(BUILD)/check_daemon $(BUILD)/hyperd
+	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=1 HYPERD=$(BUILD)/hyperd $(BUILD)/check_daemon
+
 test: deps
-	$(MAKE) --no-print-directory unit $(BUILD)/hyper
+	$(MAKE) --no-print-directory unit daemon-test $(BUILD)/hyper
 	HYPER=$(BUILD)/hyper tests/test_cli.sh
 
 check: test
@@ -122,8 +131,9 @@ models: deps $(BUILD)/hyper $(CORPUS)
 
 bench: deps
 	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps
-	$(MAKE) --no-print-directory $(BUILD)/bench_engine
+	$(MAKE) --no-print-directory $(BUILD)/bench_engine $(BUILD)/bench_serve $(BUILD)/hyperd
 	bench/run.sh $(BUILD)/bench_engine
+	bench/serve.sh $(BUILD)
 
 $(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -269,7 +269,7 @@ static json_t *timings_json(gen_request *g)
 
 typedef struct {
     gen_request *g;
-    session *s;
+    session *s;                /* NULL once given back */
     session_store *store;
     int ndjson;
     int done;                  /* the final event was written */
@@ -297,6 +297,16 @@ static int stream_event(gen_stream *gs, json_t *obj)
     return 0;
 }
 
+/* Gives the session back once the request has ended (the scheduler no longer touches it),
+ * so a client that read the final event can use the session at once. */
+static void stream_give_back(gen_stream *gs)
+{
+    if (gs->s) {
+        session_release(gs->store, gs->s, 1, (uint64_t)gen_request_consumed(gs->g));
+        gs->s = NULL;
+    }
+}
+
 static ssize_t stream_next(void *ctx, char *buf, size_t max)
 {
     gen_stream *gs = ctx;
@@ -311,6 +321,7 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
             if (!t || stream_event(gs, json_pack("{s:o}", "text", t)) != 0)
                 return -1;
         } else if (fin != GEN_RUNNING) {
+            stream_give_back(gs);
             if (stream_event(gs, json_pack("{s:b, s:s, s:I, s:o}", "done", 1, "finish_reason",
                                            gen_finish_str(fin), "chars",
                                            (json_int_t)gen_request_chars(gs->g), "timings",
@@ -334,7 +345,7 @@ static void stream_release(void *ctx)
     gen_stream *gs = ctx;
     gen_request_cancel(gs->g); /* a no-op when it already ended */
     gen_request_wait(gs->g);
-    session_release(gs->store, gs->s, 1, (uint64_t)gen_request_consumed(gs->g));
+    stream_give_back(gs);
     gen_request_free(gs->g);
     free(gs->pending);
     free(gs);

@@ -84,10 +84,10 @@ static json_t *session_to_json(const session *s)
         snprintf(hex, sizeof hex, "%016" PRIx64, s->rng.s[k]);
         json_array_append_new(rng, json_string(hex));
     }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "model",
-                     s->model->name, "created_ms", (json_int_t)s->created_ms, "used_ms",
-                     (json_int_t)s->used_ms, "chars_seen", (json_int_t)s->chars_seen, "rng",
-                     rng, "state", state);
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "model",
+                     s->model->name, "seq", (json_int_t)s->seq, "created_ms",
+                     (json_int_t)s->created_ms, "used_ms", (json_int_t)s->used_ms,
+                     "chars_seen", (json_int_t)s->chars_seen, "rng", rng, "state", state);
 }
 
 static int write_atomic(const char *path, const char *data, size_t len)
@@ -218,16 +218,24 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
     for (size_t k = 0; k < s->state.size; k++)
         s->state.block[k] = (real)json_number_value(json_array_get(state, k));
     memcpy(s->id, id, SESSION_ID_LEN + 1);
+    json_int_t seq = json_integer_value(json_object_get(j, "seq")); /* 0 in older files */
+    s->seq = seq > 0 ? (uint64_t)seq : 0;
     s->created_ms = created;
     s->used_ms = used;
     s->chars_seen = (uint64_t)seen;
     return s;
 }
 
+/* Creation order: seq, then (files without one) time, then id so that ties never depend on
+ * the order readdir happened to return. */
 static int created_cmp(const void *a, const void *b)
 {
     const session *x = *(session *const *)a, *y = *(session *const *)b;
-    return (x->created_ms > y->created_ms) - (x->created_ms < y->created_ms);
+    if (x->seq != y->seq)
+        return (x->seq > y->seq) - (x->seq < y->seq);
+    if (x->created_ms != y->created_ms)
+        return (x->created_ms > y->created_ms) - (x->created_ms < y->created_ms);
+    return strcmp(x->id, y->id);
 }
 
 size_t session_store_restore(session_store *st, registry *reg)
@@ -261,6 +269,9 @@ size_t session_store_restore(session_store *st, registry *reg)
     }
     closedir(d);
     qsort(st->items, st->n, sizeof *st->items, created_cmp);
+    for (size_t i = 0; i < st->n; i++)
+        if (st->items[i]->seq >= st->next_seq)
+            st->next_seq = st->items[i]->seq + 1;
     pthread_mutex_unlock(&st->mu);
     return restored;
 }
@@ -321,6 +332,7 @@ hyper_status session_create(session_store *st, model_entry *m, int has_seed, uin
         session_destroy(s);
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
     }
+    s->seq = st->next_seq++;
     s->refs++; /* the caller's reference */
     pthread_mutex_unlock(&st->mu);
     *out = s;
@@ -398,9 +410,13 @@ hyper_status session_fork(session_store *st, session *src, session **out, char *
     if (rc != HYPER_OK)
         return rc;
     session *s = *out;
+    /* under the lock, so a periodic save cannot write the zero state and clear dirty */
+    pthread_mutex_lock(&st->mu);
     memcpy(s->state.block, src->state.block, src->state.size * sizeof(real));
     s->rng = src->rng;
     s->chars_seen = src->chars_seen;
+    s->dirty = 1;
+    pthread_mutex_unlock(&st->mu);
     return HYPER_OK;
 }
 

@@ -25,6 +25,7 @@ typedef struct session {
     hyper_rng rng;
     uint64_t chars_seen;
     int64_t created_ms, used_ms;
+    uint64_t seq;               /* creation order, kept across restarts */
     int busy;                   /* a request holds it (under the store's lock) */
     int dirty;                  /* changed since last saved */
     int refs;                   /* holders: the store, and each request */
@@ -35,6 +36,7 @@ typedef struct {
     pthread_mutex_t mu;
     session **items;
     size_t n, cap;
+    uint64_t next_seq;          /* the seq of the next session created */
     size_t max_sessions;        /* beyond it the least recently used idle session goes */
     int64_t idle_timeout_ms;    /* 0 = never */
     char dir[1024];             /* where session files live, "" = not persisted */

@@ -11,15 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #define URL_MAX 2048
 
+#define STOP_WAIT_SECONDS 10
+
 struct http_server {
     struct MHD_Daemon *d;
     api_app *app;
     uint16_t port;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    int inflight;               /* requests begun and not yet completed */
 };
 
 /* ---- log ------------------------------------------------------------------------- */
@@ -106,7 +112,7 @@ static void stream_free(void *cls)
 /* Constant-time comparison of the Authorization header with "Bearer <key>". */
 static int auth_ok(const char *header, const char *key)
 {
-    if (!header || strncmp(header, "Bearer ", 7) != 0)
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0) /* the scheme is case-insensitive */
         return 0;
     const char *given = header + 7;
     size_t gl = strlen(given), kl = strlen(key);
@@ -236,6 +242,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         cc->srv = srv;
         cc->route = "unmatched";
+        pthread_mutex_lock(&srv->mu);
+        srv->inflight++;
+        pthread_mutex_unlock(&srv->mu);
         clock_gettime(CLOCK_MONOTONIC, &cc->start);
         snprintf(cc->method, sizeof cc->method, "%s", method);
         snprintf(cc->url, sizeof cc->url, "%s", url);
@@ -290,6 +299,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(cc->body);
     free(cc);
     *con_cls = NULL;
+    pthread_mutex_lock(&srv->mu);
+    if (--srv->inflight == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->mu);
 }
 
 http_server *http_start(api_app *app, const char *host, uint16_t port, int max_connections,
@@ -302,6 +315,8 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
         return NULL;
     }
     s->app = app;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -362,7 +377,19 @@ void http_stop(http_server *s)
 {
     if (!s)
         return;
+    /* MHD_stop_daemon closes open connections: let running replies (a stream's final
+     * event) finish first, within a deadline */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_WAIT_SECONDS;
+    pthread_mutex_lock(&s->mu);
+    while (s->inflight > 0)
+        if (pthread_cond_timedwait(&s->idle, &s->mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&s->mu);
     if (s->d)
         MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->idle);
     free(s);
 }

@@ -21,7 +21,7 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
 uint16_t http_port(const http_server *s);
 /* Stops accepting new connections (running ones go on). */
 void http_quiesce(http_server *s);
-/* Waits for running connections and frees the server. */
+/* Waits (up to 10 s) for running requests to complete, closes what is left, frees. */
 void http_stop(http_server *s);
 
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

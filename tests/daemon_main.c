@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 Suite *daemon_suite(void);
+/* Daemons of the shared fixtures that crashed or did not stop cleanly on SIGTERM. */
+int daemon_unclean_exits(void);
 
 int main(void)
 {
@@ -21,7 +23,7 @@ int main(void)
     }
     SRunner *sr = srunner_create(daemon_suite());
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
-    int failed = srunner_ntests_failed(sr);
+    int failed = srunner_ntests_failed(sr) + daemon_unclean_exits();
     srunner_free(sr);
     curl_global_cleanup();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
