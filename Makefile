@@ -116,7 +116,7 @@ check: test
 asan: deps
 	$(MAKE) --no-print-directory BUILD=build/asan TIMEOUT_X=10 \
 	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  unit
+	  unit daemon-test
 
 # The corpus: the text of Debian's fortunes package, its files in name order.
 $(CORPUS):

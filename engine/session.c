@@ -268,7 +268,8 @@ size_t session_store_restore(session_store *st, registry *reg)
             session_destroy(s);
     }
     closedir(d);
-    qsort(st->items, st->n, sizeof *st->items, created_cmp);
+    if (st->n > 1)
+        qsort(st->items, st->n, sizeof *st->items, created_cmp);
     for (size_t i = 0; i < st->n; i++)
         if (st->items[i]->seq >= st->next_seq)
             st->next_seq = st->items[i]->seq + 1;
