@@ -127,7 +127,7 @@ $(CORPUS):
 
 models: deps $(BUILD)/hyper $(CORPUS)
 	$(BUILD)/hyper train --data $(CORPUS) --out models/charlm.safetensors $(MODEL_ARGS)
-	$(BUILD)/hyper eval --model models/charlm.safetensors --data $(CORPUS)
+	$(BUILD)/hyper eval --model models/charlm.safetensors --data $(CORPUS) --held-out 0.05
 
 bench: deps
 	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps

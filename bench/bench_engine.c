@@ -230,11 +230,21 @@ static int bench_config_run(const bench_config *bc, const bench_options *o)
         corpus_free(&text);
         return -1;
     }
-    int rc = 0;
+    /* generation runs as hyperd and `hyper sample` run it: on a packed copy of the weights */
+    const model *tm = trainer_model(t);
+    model served;
+    int rc = model_create(&served, &tm->cfg, err) == HYPER_OK ? 0 : -1;
+    if (rc == 0) {
+        memcpy(served.block, tm->block, tm->size * sizeof(real));
+        rc = model_pack(&served, err) == HYPER_OK ? 0 : -1;
+    }
+    if (rc != 0)
+        fprintf(stderr, "bench_engine: %s\n", err);
     for (int k = 0; k < o->nthreads && rc == 0; k++) {
         math_set_threads(o->threads[k]);
-        rc = bench_generation(trainer_model(t), bc, o->threads[k], o->gen_seconds);
+        rc = bench_generation(&served, bc, o->threads[k], o->gen_seconds);
     }
+    model_free(&served);
     for (int k = 0; k < o->nthreads && rc == 0 && o->train_seconds > 0; k++) {
         math_set_threads(o->threads[k]);
         bench_training(t, bc, o->threads[k], o->train_seconds, o->min_train_steps);

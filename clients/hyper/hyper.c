@@ -487,9 +487,11 @@ static int cmd_eval(int argc, char **argv)
     const char *path = NULL, *data = NULL;
     int32_t threads = 2, streams = 16, seq = 100;
     int skip_unknown = 0;
+    double held_out = 0;
     const opt_spec opts[] = {
         {"--model", NULL, OPT_STR, &path, "model file (required)"},
         {"--data", NULL, OPT_STR, &data, "UTF-8 text to evaluate (required)"},
+        {"--held-out", NULL, OPT_DBL, &held_out, "evaluate only the last FRACTION of the text, the part `hyper train --val-fraction` held out (0 = all)"},
         {"--threads", NULL, OPT_INT, &threads, "BLAS threads (2)"},
         {"--streams", NULL, OPT_INT, &streams, "slices of the text run side by side (16)"},
         {"--seq", NULL, OPT_INT, &seq, "steps per forward pass (100)"},
@@ -504,6 +506,10 @@ static int cmd_eval(int argc, char **argv)
     }
     if (streams < 1 || streams > TRAIN_MAX_BATCH || seq < 1 || seq > TRAIN_MAX_SEQ) {
         fprintf(stderr, "hyper eval: --streams or --seq out of range\n");
+        return 2;
+    }
+    if (!(held_out >= 0 && held_out < 1)) {
+        fprintf(stderr, "hyper eval: --held-out: %g must be in [0, 1)\n", held_out);
         return 2;
     }
     math_set_threads(threads < 1 ? 1 : threads);
@@ -523,9 +529,11 @@ static int cmd_eval(int argc, char **argv)
             snprintf(err, sizeof err, "%s: %s", data, sub);
     }
     double bpc = 0;
-    size_t count = 0;
+    size_t count = 0, from = 0;
+    if (held_out > 0) /* the same cut as corpus_load's */
+        from = n - (size_t)((double)n * held_out);
     if (st == HYPER_OK)
-        st = model_eval_bpc(&m, ids, n, streams, seq, &bpc, &count, err);
+        st = model_eval_bpc(&m, ids + from, n - from, streams, seq, &bpc, &count, err);
     if (st != HYPER_OK) {
         rc = fail("eval", st, err);
     } else {
