@@ -242,8 +242,10 @@ static int bench_config_run(const bench_config *bc, const bench_options *o)
         fprintf(stderr, "bench_engine: %s\n", err);
     for (int k = 0; k < o->nthreads && rc == 0; k++) {
         math_set_threads(o->threads[k]);
+        kernels_set_threads(o->threads[k]);
         rc = bench_generation(&served, bc, o->threads[k], o->gen_seconds);
     }
+    kernels_set_threads(1);
     model_free(&served);
     for (int k = 0; k < o->nthreads && rc == 0 && o->train_seconds > 0; k++) {
         math_set_threads(o->threads[k]);

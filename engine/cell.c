@@ -84,23 +84,31 @@ void core_forward(core_cache *cc, int t, const core_params *p)
                            ahat + g * n, &cc->amu[(tb + b) * 4 + g], &cc->arstd[(tb + b) * 4 + g]);
             act = gate;
         }
+#pragma omp simd
         for (int k = 0; k < n; k++) {
-            real i = sigmoidr(act[k]);
-            real gg = rtanh(act[n + k]);
-            real f = sigmoidr(act[2 * n + k] + 1);
-            real o = sigmoidr(act[3 * n + k]);
-            gate[k] = i;
-            gate[n + k] = gg;
-            gate[2 * n + k] = f;
-            gate[3 * n + k] = o;
-            c[k] = f * c_prev[k] + i * (mask ? mask[k] * gg : gg);
+            gate[k] = sigmoidr(act[k]);
+            gate[n + k] = rtanh(act[n + k]);
+            gate[2 * n + k] = sigmoidr(act[2 * n + k] + 1);
+            gate[3 * n + k] = sigmoidr(act[3 * n + k]);
+        }
+        const real *gi = gate, *gg = gate + n, *gf = gate + 2 * n;
+        if (mask) {
+#pragma omp simd
+            for (int k = 0; k < n; k++)
+                c[k] = gf[k] * c_prev[k] + gi[k] * mask[k] * gg[k];
+        } else {
+#pragma omp simd
+            for (int k = 0; k < n; k++)
+                c[k] = gf[k] * c_prev[k] + gi[k] * gg[k];
         }
         if (cc->ln) {
             real *chat = cc->chat + (tb + b) * n;
             ln_forward(c, n, p->cg, p->cb, tc, chat, &cc->cmu[tb + b], &cc->crstd[tb + b]);
+#pragma omp simd
             for (int k = 0; k < n; k++)
                 tc[k] = rtanh(tc[k]);
         } else {
+#pragma omp simd
             for (int k = 0; k < n; k++)
                 tc[k] = rtanh(c[k]);
         }

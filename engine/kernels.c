@@ -31,6 +31,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,12 +165,12 @@ static inline void chains_scalar(int K, int cols, const real *x, const real *w, 
 
 /* One row at a time: fast enough for the double build, whose products are for tests. */
 static void mm_scalar(int B, const real *X, size_t ldx, const packed_w *W, real beta, real *Y,
-                      size_t ldy)
+                      size_t ldy, int j_lo, int j_hi)
 {
     enum { P = 16 };
-    const int K = W->K, N = W->N;
-    const real *panel = W->panels;
-    for (int j0 = 0; j0 < N; j0 += P) {
+    const int K = W->K, N = j_hi;
+    const real *panel = W->panels + (size_t)j_lo * K;
+    for (int j0 = j_lo; j0 < N; j0 += P) {
         const int cols = N - j0 < P ? N - j0 : P;
         for (int b = 0; b < B; b++) {
             real *y = Y + (size_t)b * ldy + j0;
@@ -270,12 +271,12 @@ static TARGET_AVX512 void tile512_any(int R, int NV, int K, const float *x, size
 }
 
 static TARGET_AVX512 void mm_avx512(int B, const float *X, size_t ldx, const packed_w *W,
-                                    float beta, float *Y, size_t ldy)
+                                    float beta, float *Y, size_t ldy, int j_lo, int j_hi)
 {
-    const int K = W->K, N = W->N, tiles = (B + ROWS512 - 1) / ROWS512;
+    const int K = W->K, N = j_hi, tiles = (B + ROWS512 - 1) / ROWS512;
     /* With one tile, W is read once whatever the order: no need to cut K. */
     const int kc_max = tiles == 1 ? K : KC;
-    for (int j0 = 0; j0 < N; j0 += P512) {
+    for (int j0 = j_lo; j0 < N; j0 += P512) {
         const int cols = N - j0 < P512 ? N - j0 : P512, nv = (cols + 15) / 16;
         const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - cols));
         const float *w = W->panels + (size_t)j0 * K;
@@ -355,12 +356,12 @@ static TARGET_AVX2 void tile256_any(int R, int NV, int K, const float *x, size_t
 }
 
 static TARGET_AVX2 void mm_avx2(int B, const float *X, size_t ldx, const packed_w *W,
-                                float beta, float *Y, size_t ldy)
+                                float beta, float *Y, size_t ldy, int j_lo, int j_hi)
 {
-    const int K = W->K, N = W->N, tiles = (B + ROWS256 - 1) / ROWS256;
+    const int K = W->K, N = j_hi, tiles = (B + ROWS256 - 1) / ROWS256;
     const int kc_max = tiles == 1 ? K : KC;
     const __m256i all = _mm256_set1_epi32(-1);
-    for (int j0 = 0; j0 < N; j0 += P256) {
+    for (int j0 = j_lo; j0 < N; j0 += P256) {
         const int cols = N - j0 < P256 ? N - j0 : P256, nv = (cols + 7) / 8, stride = 8 * nv;
         /* lane i of the last vector is live when i < cols - 8·(nv - 1) */
         const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8 * (nv - 1)),
@@ -393,21 +394,114 @@ static TARGET_AVX2 void mm_avx2(int B, const float *X, size_t ldx, const packed_
 
 /* ---- entry point ------------------------------------------------------------------------- */
 
+/* Columns [j_lo, j_hi) of the product (j_lo a multiple of the panel width). */
+static void mm_range(int B, const real *X, size_t ldx, const packed_w *W, real beta, real *Y,
+                     size_t ldy, int j_lo, int j_hi)
+{
+    switch (W->isa) {
+#ifndef HYPER_F64
+    case KERNEL_ISA_AVX512:
+        mm_avx512(B, X, ldx, W, beta, Y, ldy, j_lo, j_hi);
+        return;
+    case KERNEL_ISA_AVX2:
+        mm_avx2(B, X, ldx, W, beta, Y, ldy, j_lo, j_hi);
+        return;
+#endif
+    default:
+        mm_scalar(B, X, ldx, W, beta, Y, ldy, j_lo, j_hi);
+        return;
+    }
+}
+
+/* ---- a second core ------------------------------------------------------------------------
+ * A product big enough to be worth it is cut between panels: the caller computes the left
+ * half while one helper thread computes the right half.  Each element is still computed by
+ * the same chain of operations, so the result is the same bits as on one thread.  One
+ * caller at a time gets the helper; others (another model's scheduler) run alone. */
+
+#define SPLIT_MIN_ELEMS (1 << 16)   /* K·N below this: the hand-off would cost more */
+
+typedef struct {
+    int B;
+    const real *X;
+    size_t ldx;
+    const packed_w *W;
+    real beta;
+    real *Y;
+    size_t ldy;
+    int j_lo, j_hi;
+} range_job;
+
+static struct {
+    pthread_mutex_t mu, owner;
+    pthread_cond_t posted, finished;
+    int threads, started, has_job, done;
+    range_job job;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, {0}};
+
+static void *pool_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.has_job)
+            pthread_cond_wait(&pool.posted, &pool.mu);
+        range_job j = pool.job;
+        pool.has_job = 0;
+        pthread_mutex_unlock(&pool.mu);
+        mm_range(j.B, j.X, j.ldx, j.W, j.beta, j.Y, j.ldy, j.j_lo, j.j_hi);
+        pthread_mutex_lock(&pool.mu);
+        pool.done = 1;
+        pthread_cond_signal(&pool.finished);
+    }
+    return NULL;
+}
+
+void kernels_set_threads(int n)
+{
+    pthread_mutex_lock(&pool.mu);
+    int want = n >= 2 ? 2 : 1;
+    if (want == 2 && !pool.started) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, pool_main, NULL) == 0) {
+            pthread_detach(t);
+            pool.started = 1;
+        } else {
+            want = 1;
+        }
+    }
+    __atomic_store_n(&pool.threads, want, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int kernels_get_threads(void)
+{
+    return __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE);
+}
+
 void mm_packed(int B, const real *X, int ldx, const packed_w *W, real beta, real *Y, int ldy)
 {
     if (B <= 0)
         return;
-    switch (W->isa) {
-#ifndef HYPER_F64
-    case KERNEL_ISA_AVX512:
-        mm_avx512(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
-        return;
-    case KERNEL_ISA_AVX2:
-        mm_avx2(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
-        return;
-#endif
-    default:
-        mm_scalar(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy);
+    const int N = W->N, panels = (N + W->panel - 1) / W->panel;
+    if (panels >= 2 && (size_t)W->K * (size_t)N >= SPLIT_MIN_ELEMS &&
+        __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE) > 1 &&
+        pthread_mutex_trylock(&pool.owner) == 0) {
+        const int mid = panels / 2 * W->panel;
+        pthread_mutex_lock(&pool.mu);
+        pool.job = (range_job){B, X, (size_t)ldx, W, beta, Y, (size_t)ldy, mid, N};
+        pool.has_job = 1;
+        pool.done = 0;
+        pthread_cond_signal(&pool.posted);
+        pthread_mutex_unlock(&pool.mu);
+        mm_range(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy, 0, mid);
+        pthread_mutex_lock(&pool.mu);
+        while (!pool.done)
+            pthread_cond_wait(&pool.finished, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        pthread_mutex_unlock(&pool.owner);
         return;
     }
+    mm_range(B, X, (size_t)ldx, W, beta, Y, (size_t)ldy, 0, N);
 }

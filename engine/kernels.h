@@ -69,6 +69,11 @@ void packed_w_free(packed_w *p);
  * nothing.  Single-threaded; any number of threads may share one packed_w. */
 void mm_packed(int B, const real *X, int ldx, const packed_w *W, real beta, real *Y, int ldy);
 
+/* Threads mm_packed may use: 1 (the default) or 2, when a product is large enough to be
+ * worth splitting between its column panels.  Results are the same bits either way. */
+void kernels_set_threads(int n);
+int kernels_get_threads(void);
+
 /* "avx512" | "avx2" | "scalar" — what mm_packed runs for weights from packed_w_init. */
 const char *kernels_isa(void);
 

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "kernels.h"
 #include "linalg.h"
 #include "registry.h"
 #include "scheduler.h"
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
 
     linalg_init();
     math_set_threads((int)o.threads);
+    kernels_set_threads((int)o.threads); /* the serving kernel: same bits on 1 or 2 threads */
     if (mkdir(o.data_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "hyperd: --data-dir %s: %s\n", o.data_dir, strerror(errno));
         return 1;

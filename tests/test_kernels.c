@@ -363,6 +363,42 @@ START_TEST(small_case_by_hand)
 }
 END_TEST
 
+/* Two threads split a large product between column panels: the same bits as one. */
+START_TEST(two_threads_give_the_same_bits)
+{
+    const int K = 300, N = 1000, Bs[] = {1, 3, 17};
+    hyper_rng rng;
+    hyper_rng_seed(&rng, 77);
+    real *W = malloc((size_t)K * N * sizeof(real));
+    for (int k = 0; k < K * N; k++)
+        W[k] = (real)hyper_rng_normal(&rng);
+    packed_w pw;
+    ck_assert_int_eq(packed_w_init(&pw, W, K, N, N, NULL), HYPER_OK);
+    for (size_t t = 0; t < sizeof Bs / sizeof Bs[0]; t++) {
+        const int B = Bs[t];
+        real *X = malloc((size_t)B * K * sizeof(real));
+        real *Y1 = malloc((size_t)B * N * sizeof(real)), *Y2 = malloc((size_t)B * N * sizeof(real));
+        for (int k = 0; k < B * K; k++)
+            X[k] = (real)hyper_rng_normal(&rng);
+        for (int k = 0; k < B * N; k++)
+            Y1[k] = Y2[k] = (real)hyper_rng_normal(&rng);
+        kernels_set_threads(1);
+        mm_packed(B, X, K, &pw, 1, Y1, N);
+        kernels_set_threads(2);
+        ck_assert_int_eq(kernels_get_threads(), 2);
+        mm_packed(B, X, K, &pw, 1, Y2, N);
+        kernels_set_threads(1);
+        ck_assert_msg(memcmp(Y1, Y2, (size_t)B * N * sizeof(real)) == 0,
+                      "B=%d: two threads changed the result", B);
+        free(X);
+        free(Y1);
+        free(Y2);
+    }
+    packed_w_free(&pw);
+    free(W);
+}
+END_TEST
+
 Suite *kernels_suite(void)
 {
     Suite *s = suite_create("kernels");
@@ -375,6 +411,7 @@ Suite *kernels_suite(void)
     tcase_add_loop_test(tc, batch_invariant, 0, KERNEL_ISA_COUNT);
     tcase_add_loop_test(tc, non_finite_rows_stay_put, 0, KERNEL_ISA_COUNT);
     tcase_add_test(tc, isas_agree_bit_for_bit);
+    tcase_add_test(tc, two_threads_give_the_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -418,6 +418,7 @@ static int cmd_sample(int argc, char **argv)
         return 2;
     }
     math_set_threads(threads < 1 ? 1 : threads);
+    kernels_set_threads(threads);
     model m;
     vocab v;
     if (load_charlm(path, &m, &v))
