@@ -11,6 +11,7 @@
  * Every result is one line of `key=value` fields that bench/run.sh joins with PyTorch's:
  *   info impl=hyperd backend=SkylakeX
  *   gen impl=hyperd N=512 H=128 Z=4 V=96 threads=1 chars=… seconds=… chars_per_s=… us_per_char=…
+ *   gen impl=hyperd16 …   (the same with weights rounded to half precision)
  *   train impl=hyperd N=512 H=128 Z=4 V=96 threads=1 B=32 T=100 steps=… seconds=… chars_per_s=… loss=…
  *
  * usage: bench_engine [--gen-seconds S] [--train-seconds S] [--min-train-steps K]
@@ -85,7 +86,8 @@ static model_config bench_model_config(const bench_config *bc)
 
 /* Generates for at least `seconds` after a warm-up at the current thread count and prints
  * one `gen` line.  Returns 0, or -1 when something could not be allocated. */
-static int bench_generation(const model *m, const bench_config *bc, int threads, double seconds)
+static int bench_generation(const model *m, const char *impl, const bench_config *bc, int threads,
+                            double seconds)
 {
     const int32_t V = m->cfg.outputs;
     char err[HYPER_ERRMSG_MAX];
@@ -122,9 +124,9 @@ static int bench_generation(const model *m, const bench_config *bc, int threads,
         chars += GEN_CHECK_EVERY;
         elapsed = now_seconds() - start;
     } while (elapsed < seconds);
-    printf("gen impl=hyperd N=%d H=%d Z=%d V=%d threads=%d chars=%ld seconds=%.3f "
+    printf("gen impl=%s N=%d H=%d Z=%d V=%d threads=%d chars=%ld seconds=%.3f "
            "chars_per_s=%.1f us_per_char=%.2f\n",
-           bc->units, BENCH_H, BENCH_Z, bc->vocab, threads, chars, elapsed,
+           impl, bc->units, BENCH_H, BENCH_Z, bc->vocab, threads, chars, elapsed,
            (double)chars / elapsed, elapsed * 1e6 / (double)chars);
     fflush(stdout);
     rc = 0;
@@ -230,23 +232,28 @@ static int bench_config_run(const bench_config *bc, const bench_options *o)
         corpus_free(&text);
         return -1;
     }
-    /* generation runs as hyperd and `hyper sample` run it: on a packed copy of the weights */
+    /* generation runs as hyperd and `hyper sample` run it: on a packed copy of the weights,
+     * in float ("hyperd") and rounded to half precision ("hyperd16", --half-weights 1) */
     const model *tm = trainer_model(t);
-    model served;
-    int rc = model_create(&served, &tm->cfg, err) == HYPER_OK ? 0 : -1;
-    if (rc == 0) {
-        memcpy(served.block, tm->block, tm->size * sizeof(real));
-        rc = model_pack(&served, err) == HYPER_OK ? 0 : -1;
+    int rc = 0;
+    for (int half = 0; half < 2 && rc == 0; half++) {
+        model served;
+        rc = model_create(&served, &tm->cfg, err) == HYPER_OK ? 0 : -1;
+        if (rc == 0) {
+            memcpy(served.block, tm->block, tm->size * sizeof(real));
+            rc = model_pack(&served, half, err) == HYPER_OK ? 0 : -1;
+        }
+        if (rc != 0)
+            fprintf(stderr, "bench_engine: %s\n", err);
+        for (int k = 0; k < o->nthreads && rc == 0; k++) {
+            math_set_threads(o->threads[k]);
+            kernels_set_threads(o->threads[k]);
+            rc = bench_generation(&served, half ? "hyperd16" : "hyperd", bc, o->threads[k],
+                                  o->gen_seconds);
+        }
+        kernels_set_threads(1);
+        model_free(&served);
     }
-    if (rc != 0)
-        fprintf(stderr, "bench_engine: %s\n", err);
-    for (int k = 0; k < o->nthreads && rc == 0; k++) {
-        math_set_threads(o->threads[k]);
-        kernels_set_threads(o->threads[k]);
-        rc = bench_generation(&served, bc, o->threads[k], o->gen_seconds);
-    }
-    kernels_set_threads(1);
-    model_free(&served);
     for (int k = 0; k < o->nthreads && rc == 0 && o->train_seconds > 0; k++) {
         math_set_threads(o->threads[k]);
         bench_training(t, bc, o->threads[k], o->train_seconds, o->min_train_steps);

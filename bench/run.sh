@@ -85,9 +85,10 @@ function target(kind, n) {
     if (n == 1000) return 4
     return 0
 }
-function row(label, kind, n, v, us,   k, t, h1, h2, hb, best, bt, tv, ratio, tgt, verdict, cells) {
+function row(label, kind, n, v, us, impl,   k, t, h1, h2, hb, best, bt, tv, ratio, tgt, verdict, cells) {
     k = kind SUBSEP n SUBSEP v
-    h1 = rate["hyperd", k, 1]; h2 = rate["hyperd", k, 2]
+    if (impl == "") impl = "hyperd"
+    h1 = rate[impl, k, 1]; h2 = rate[impl, k, 2]
     best = ""; bt = ""
     for (t = 1; t <= 2; t++) {
         tv = rate["torch", k, t]
@@ -139,6 +140,8 @@ END {
         printf "|---|---|---|---|---|---|\n"
         row("generation chars/s", "gen", nv[1], nv[2], 0)
         row("generation µs/char", "gen", nv[1], nv[2], 1)
+        row("generation chars/s, half-precision weights", "gen", nv[1], nv[2], 0, "hyperd16")
+        row("generation µs/char, half-precision weights", "gen", nv[1], nv[2], 1, "hyperd16")
         row("training chars/s", "train", nv[1], nv[2], 0)
     }
 }' "$OUT/hyperd.txt" "$OUT/torch.txt" > "$OUT/latest.md"

@@ -126,6 +126,40 @@ hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw
     return HYPER_OK;
 }
 
+hyper_status packed_w_init_f16(packed_w *p, const real *W, int K, int N, int ldw, char *err)
+{
+#ifndef HYPER_F64
+    if (kernels_best_isa() == KERNEL_ISA_AVX512) {
+        memset(p, 0, sizeof *p);
+        if (!W || K < 1 || N < 1 || ldw < N)
+            return hyper_fail(err, HYPER_ERR_ARG, "packed_w: W (%d, %d) with ldw %d", K, N, ldw);
+        const int P = layouts[KERNEL_ISA_AVX512].panel, V = layouts[KERNEL_ISA_AVX512].vec;
+        const size_t padded = (size_t)(N / P) * P + (size_t)round_up(N % P, V);
+        size_t bytes = padded * (size_t)K * sizeof(uint16_t);
+        bytes = (bytes + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
+        void *mem = NULL;
+        if (posix_memalign(&mem, PANEL_ALIGN, bytes) != 0)
+            return hyper_fail(err, HYPER_ERR_NOMEM, "packed_w: no memory for %zu bytes", bytes);
+        uint16_t *dst = mem;
+        for (int j0 = 0; j0 < N; j0 += P) {
+            const int cols = N - j0 < P ? N - j0 : P, width = round_up(cols, V);
+            for (int k = 0; k < K; k++, dst += width)
+                for (int c = 0; c < width; c++)
+                    dst[c] = c < cols ? _cvtss_sh(W[(size_t)k * ldw + j0 + c], _MM_FROUND_TO_NEAREST_INT)
+                                      : 0;
+        }
+        p->K = K;
+        p->N = N;
+        p->panel = P;
+        p->isa = KERNEL_ISA_AVX512;
+        p->half = 1;
+        p->panels = mem;
+        return HYPER_OK;
+    }
+#endif
+    return packed_w_init(p, W, K, N, ldw, err);
+}
+
 hyper_status packed_w_init(packed_w *p, const real *W, int K, int N, int ldw, char *err)
 {
     return packed_w_init_isa(p, W, K, N, ldw, kernels_best_isa(), err);
@@ -211,10 +245,13 @@ enum { P512 = 48, ROWS512 = 8 };
 /* Y rows [0, R) × vectors [0, NV) of one panel: w is the panel (K, 16·NV), y and x the
  * tile's first rows; the last vector's lanes are `last` (all set unless the panel ends
  * inside it).  R and NV are constants at every call, so acc lives in registers. */
-ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const float *x,
-                                          size_t ldx, const float *w, float beta, float *y,
-                                          size_t ldy, __mmask16 last)
+ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, const int half, int K,
+                                          const float *x, size_t ldx, const void *wp,
+                                          float beta, float *y, size_t ldy, __mmask16 last)
 {
+    /* half: the panel holds IEEE half floats (packed_w_init_f16), widened as they load */
+    const char *w = wp;
+    const size_t row_bytes = (size_t)16 * NV * (half ? 2 : 4);
     __m512 acc[ROWS512][3];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -230,11 +267,12 @@ ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const
             }
         }
 #pragma GCC unroll 2
-    for (int k = 0; k < K; k++, w += 16 * NV) {
+    for (int k = 0; k < K; k++, w += row_bytes) {
         __m512 wv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            wv[v] = _mm512_load_ps(w + 16 * v);
+            wv[v] = half ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32 * v)))
+                         : _mm512_load_ps((const float *)w + 16 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const __m512 xb = _mm512_set1_ps(x[r * ldx + k]);
@@ -253,18 +291,20 @@ ALWAYS_INLINE TARGET_AVX512 void tile512(const int R, const int NV, int K, const
 }
 
 /* One instance of tile512 per (rows, vectors) pair. */
-static TARGET_AVX512 void tile512_any(int R, int NV, int K, const float *x, size_t ldx,
-                                      const float *w, float beta, float *y, size_t ldy,
-                                      __mmask16 last)
+static TARGET_AVX512 void tile512_any(int R, int NV, int half, int K, const float *x,
+                                      size_t ldx, const void *w, float beta, float *y,
+                                      size_t ldy, __mmask16 last)
 {
-#define T512(r, nv)                                                                       \
-    case (r) * 8 + (nv):                                                                  \
-        tile512(r, nv, K, x, ldx, w, beta, y, ldy, last);                                 \
+#define T512(r, nv, h)                                                                    \
+    case (h) * 64 + (r) * 8 + (nv):                                                       \
+        tile512(r, nv, h, K, x, ldx, w, beta, y, ldy, last);                              \
         return;
-#define T512_ROW(r) T512(r, 1) T512(r, 2) T512(r, 3)
-    switch (R * 8 + NV) {
-        T512_ROW(1) T512_ROW(2) T512_ROW(3) T512_ROW(4) T512_ROW(5) T512_ROW(6) T512_ROW(7)
-        T512_ROW(8)
+#define T512_ROW(r, h) T512(r, 1, h) T512(r, 2, h) T512(r, 3, h)
+    switch ((half ? 64 : 0) + R * 8 + NV) {
+        T512_ROW(1, 0) T512_ROW(2, 0) T512_ROW(3, 0) T512_ROW(4, 0) T512_ROW(5, 0)
+        T512_ROW(6, 0) T512_ROW(7, 0) T512_ROW(8, 0)
+        T512_ROW(1, 1) T512_ROW(2, 1) T512_ROW(3, 1) T512_ROW(4, 1) T512_ROW(5, 1)
+        T512_ROW(6, 1) T512_ROW(7, 1) T512_ROW(8, 1)
     }
 #undef T512_ROW
 #undef T512
@@ -279,13 +319,14 @@ static TARGET_AVX512 void mm_avx512(int B, const float *X, size_t ldx, const pac
     for (int j0 = j_lo; j0 < N; j0 += P512) {
         const int cols = N - j0 < P512 ? N - j0 : P512, nv = (cols + 15) / 16;
         const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - cols));
-        const float *w = W->panels + (size_t)j0 * K;
+        const size_t es = W->half ? 2 : 4; /* bytes per weight */
+        const char *w = (const char *)W->panels + (size_t)j0 * K * es;
         for (int k0 = 0; k0 < K; k0 += kc_max) {
             const int kc = K - k0 < kc_max ? K - k0 : kc_max;
             for (int t = 0, b = 0; t < tiles; t++) {
                 const int rows = tile_rows(B, tiles, t);
-                tile512_any(rows, nv, kc, X + (size_t)b * ldx + k0, ldx,
-                            w + (size_t)k0 * 16 * nv, k0 == 0 ? beta : 1,
+                tile512_any(rows, nv, W->half, kc, X + (size_t)b * ldx + k0, ldx,
+                            w + (size_t)k0 * 16 * nv * es, k0 == 0 ? beta : 1,
                             Y + (size_t)b * ldy + j0, ldy, last);
                 b += rows;
             }

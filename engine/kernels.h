@@ -45,6 +45,7 @@ typedef struct {
     int32_t K, N;      /* W is (K, N) */
     int32_t panel;     /* P: columns per full panel (48 AVX-512, 32 AVX2, 16 scalar) */
     int32_t isa;       /* the kernel_isa the panels are laid out for */
+    int32_t half;      /* 1: panels hold IEEE half floats (uint16), see packed_w_init_f16 */
     real *panels;      /* owned, 64-byte aligned: K · (N rounded up to the vector width) */
 } packed_w;
 
@@ -58,6 +59,12 @@ hyper_status packed_w_init(packed_w *p, const real *W, int K, int N, int ldw, ch
  * CPU (or the double build, which has only KERNEL_ISA_SCALAR) cannot run it. */
 hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw,
                                kernel_isa isa, char *err);
+
+/* The same with the weights rounded to IEEE half precision (11 significant bits), which
+ * halves the bytes a product reads — what bounds batch-1 generation.  The products still
+ * accumulate in float, and stay batch-invariant.  Only the AVX-512 kernel reads halves;
+ * elsewhere (and in the double build) this packs float weights, as packed_w_init. */
+hyper_status packed_w_init_f16(packed_w *p, const real *W, int K, int N, int ldw, char *err);
 
 /* Frees the panels; p is left empty.  Safe on an empty or zeroed p. */
 void packed_w_free(packed_w *p);

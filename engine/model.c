@@ -181,7 +181,7 @@ typedef struct {
     int K, cols;
 } pack_item;
 
-hyper_status model_pack(model *m, char *err)
+hyper_status model_pack(model *m, int half, char *err)
 {
     const model_config *c = &m->cfg;
     const int N = c->units, H = c->hyper_units, Z = c->embed;
@@ -217,8 +217,8 @@ hyper_status model_pack(model *m, char *err)
     if (!m->packs)
         return hyper_fail(err, HYPER_ERR_NOMEM, "cannot allocate packed weights");
     for (int i = 0; i < n; i++) {
-        hyper_status st = packed_w_init(&m->packs[i].pw, list[i].W, list[i].K, list[i].cols,
-                                        list[i].cols, err);
+        hyper_status st = (half ? packed_w_init_f16 : packed_w_init)(
+            &m->packs[i].pw, list[i].W, list[i].K, list[i].cols, list[i].cols, err);
         if (st != HYPER_OK) {
             m->npacks = i;
             packs_free(m);

@@ -147,8 +147,11 @@ void model_free(model *m);
 /* Repacks every weight the forward pass multiplies by (x · W) for the batch-invariant
  * kernel of kernels.h: from then on each row's result is bit-identical whatever the batch
  * (what serving needs), and batch-1 steps stream memory.  The weights must not change
- * afterwards (repack after an update).  Training models stay unpacked and use BLAS. */
-hyper_status model_pack(model *m, char *err);
+ * afterwards (repack after an update).  Training models stay unpacked and use BLAS.
+ * half = 1 stores the packed copies in IEEE half precision where the AVX-512 kernel runs
+ * (packed_w_init_f16): half the memory traffic of batch-1 steps, for a rounding of every
+ * weight to 11 significant bits. */
+hyper_status model_pack(model *m, int half, char *err);
 /* Initialises every weight as Appendix A.2.3 / supercell say, from the given seed. */
 void model_init(model *m, uint64_t seed);
 

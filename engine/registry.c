@@ -83,7 +83,7 @@ static hyper_status load_file(registry *r, const char *path, char *err)
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: a character model without a vocabulary", path);
     /* served weights go through the batch-invariant kernel: batching never changes text */
     if (st == HYPER_OK)
-        st = model_pack(&e->m, err);
+        st = model_pack(&e->m, r->half_weights, err);
     if (st != HYPER_OK) {
         model_free(&e->m);
         vocab_free(&e->voc);

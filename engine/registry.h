@@ -31,6 +31,7 @@ typedef struct {
     model_entry *items[REGISTRY_MAX_MODELS];
     int n;
     int max_batch;               /* streams a scheduler steps together (SCHED_MAX_BATCH) */
+    int half_weights;            /* serve weights in half precision (model_pack) */
 } registry;
 
 /* max_batch: the most streams one scheduler step takes (1 = step sessions one by one). */

@@ -40,6 +40,7 @@ typedef struct {
     long max_chars;
     long max_connections;
     long max_batch;
+    long half_weights;
     const char *log_level;
 } options;
 
@@ -61,6 +62,7 @@ static const flag_doc flags[] = {
     {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
     {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections (256)"},
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
+    {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
 };
 
@@ -106,6 +108,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--max-chars-per-request")) return parse_long(flag, v, 1, 10000000, &o->max_chars);
     else if (!strcmp(flag, "--max-connections")) return parse_long(flag, v, 1, 100000, &o->max_connections);
     else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
+    else if (!strcmp(flag, "--half-weights")) return parse_long(flag, v, 0, 1, &o->half_weights);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
     else return -2;
     return 0;
@@ -167,7 +170,7 @@ static void *janitor_main(void *arg)
 int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
-                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, "info"};
+                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info"};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -261,6 +264,7 @@ int main(int argc, char **argv)
 
     registry models;
     registry_init(&models, (int)o.max_batch);
+    models.half_weights = (int)o.half_weights;
     session_store sessions;
     char err[HYPER_ERRMSG_MAX];
     if (session_store_init(&sessions, session_dir, (size_t)o.max_sessions,

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef HYPER_F64
+#include <immintrin.h>
+#endif
+
 #include "kernels.h"
 #include "linalg.h"
 
@@ -399,6 +403,46 @@ START_TEST(two_threads_give_the_same_bits)
 }
 END_TEST
 
+/* Half-precision panels: the product of the rounded weights, and still batch-invariant. */
+START_TEST(half_weights_multiply_their_rounded_values)
+{
+    const int K = 200, N = 113, B = 7;
+    hyper_rng rng;
+    hyper_rng_seed(&rng, 31);
+    real *W = malloc((size_t)K * N * sizeof(real)), *Wr = malloc((size_t)K * N * sizeof(real));
+    real *X = malloc((size_t)B * K * sizeof(real));
+    real *Y = malloc((size_t)B * N * sizeof(real)), *R = malloc((size_t)B * N * sizeof(real));
+    real *Y1 = malloc((size_t)N * sizeof(real));
+    for (int k = 0; k < K * N; k++)
+        W[k] = (real)(0.3 * hyper_rng_normal(&rng));
+    for (int k = 0; k < B * K; k++)
+        X[k] = (real)hyper_rng_normal(&rng);
+    packed_w pw;
+    ck_assert_int_eq(packed_w_init_f16(&pw, W, K, N, N, NULL), HYPER_OK);
+    for (int k = 0; k < K * N; k++) {
+#ifndef HYPER_F64
+        Wr[k] = pw.half ? _cvtsh_ss(_cvtss_sh(W[k], _MM_FROUND_TO_NEAREST_INT)) : W[k];
+#else
+        ck_assert_int_eq(pw.half, 0); /* the double build keeps its weights */
+        Wr[k] = W[k];
+#endif
+    }
+    mm_packed(B, X, K, &pw, 0, Y, N);
+    mm_naive(0, 0, B, N, K, X, K, Wr, N, 0, R, N);
+    double worst = 0;
+    for (int k = 0; k < B * N; k++)
+        worst = fmax(worst, fabs((double)Y[k] - R[k]) / (1 + fabs((double)R[k])));
+    ck_assert_msg(worst < 1e-5, "half panels: max difference %.3e from the rounded product", worst);
+    for (int b = 0; b < B; b++) { /* each row alone gives the bits it got in the batch */
+        mm_packed(1, X + (size_t)b * K, K, &pw, 0, Y1, N);
+        ck_assert_msg(memcmp(Y1, Y + (size_t)b * N, (size_t)N * sizeof(real)) == 0,
+                      "row %d differs alone", b);
+    }
+    packed_w_free(&pw);
+    free(W); free(Wr); free(X); free(Y); free(R); free(Y1);
+}
+END_TEST
+
 Suite *kernels_suite(void)
 {
     Suite *s = suite_create("kernels");
@@ -412,6 +456,7 @@ Suite *kernels_suite(void)
     tcase_add_loop_test(tc, non_finite_rows_stay_put, 0, KERNEL_ISA_COUNT);
     tcase_add_test(tc, isas_agree_bit_for_bit);
     tcase_add_test(tc, two_threads_give_the_same_bits);
+    tcase_add_test(tc, half_weights_multiply_their_rounded_values);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -389,10 +389,11 @@ static int cmd_sample(int argc, char **argv)
     sampler_params_default(&sp);
     uint64_t seed = 1;
     int32_t threads = 1;
-    int skip_unknown = 0;
+    int skip_unknown = 0, half = 0;
     const opt_spec opts[] = {
         {"--model", NULL, OPT_STR, &path, "model file (required)"},
         {"--prime", NULL, OPT_STR, &prime, "text fed to the model first (not repeated)"},
+        {"--half", NULL, OPT_FLAG, &half, "weights rounded to half precision: faster, slightly different text"},
         {"-n", "--chars", OPT_I64, &n, "characters to generate (500)"},
         {"--temperature", NULL, OPT_DBL, &sp.temperature, "0 = greedy (1.0)"},
         {"--top-k", NULL, OPT_INT, &sp.top_k, "keep the k most likely, 0 = all (0)"},
@@ -424,7 +425,7 @@ static int cmd_sample(int argc, char **argv)
     if (load_charlm(path, &m, &v))
         return 1;
     /* the serving kernel, so the CLI writes the same text as hyperd for the same seed */
-    if ((st = model_pack(&m, err)) != HYPER_OK) {
+    if ((st = model_pack(&m, half, err)) != HYPER_OK) {
         model_free(&m);
         vocab_free(&v);
         return fail("sample", st, err);
