@@ -48,6 +48,8 @@ typedef struct {
     const char *accept;           /* may be NULL */
     /* query-string lookup (NULL when absent) */
     const char *(*query)(void *conn, const char *key);
+    /* 1 when the client has closed its connection (may be NULL) */
+    int (*client_gone)(void *conn);
     void *conn;
     api_app *app;
 } api_request;
@@ -87,8 +89,8 @@ typedef struct {
 extern const api_route api_routes[];
 extern const size_t api_nroutes;
 
-/* Finds the route for method + path, filling req->params.  Returns it, or NULL with
- * *status 404 (no such path) or 405 (*allow lists the methods the path takes). */
+/* Finds the route for method + path, filling req->params (req may be NULL).  Returns it, or
+ * NULL with *status 404 (no such path) or 405 (*allow lists the methods the path takes). */
 const api_route *api_route_match(const char *method, const char *path, api_request *req,
                                  int *status, char *allow, size_t allow_len);
 

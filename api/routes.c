@@ -63,7 +63,8 @@ const api_route *api_route_match(const char *method, const char *path, api_reque
         if (!path_match(api_routes[i].pattern, path, NULL))
             continue;
         if (strcmp(api_routes[i].method, method) == 0) {
-            path_match(api_routes[i].pattern, path, req);
+            if (req)
+                path_match(api_routes[i].pattern, path, req);
             return &api_routes[i];
         }
         if (used < allow_len)

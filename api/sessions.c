@@ -29,11 +29,26 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-static json_t *session_json(const session *s)
+static json_t *meta_json(const session_meta *m)
 {
-    return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "id", s->id, "model", s->model->name,
-                     "chars_seen", (json_int_t)s->chars_seen, "created_at", iso_time(s->created_ms),
-                     "last_used_at", iso_time(s->used_ms), "busy", s->busy);
+    return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "id", m->id, "model", m->model,
+                     "chars_seen", (json_int_t)m->chars_seen, "created_at", iso_time(m->created_ms),
+                     "last_used_at", iso_time(m->used_ms), "busy", m->busy);
+}
+
+static json_t *session_json(session_store *st, const session *s)
+{
+    session_meta m;
+    session_info(st, s, &m);
+    return meta_json(&m);
+}
+
+/* Waits for a request that answers in one piece, cancelling it if the client goes away. */
+static void wait_or_cancel(const api_request *req, gen_request *g)
+{
+    while (!gen_request_wait_ms(g, 250))
+        if (req->client_gone && req->client_gone(req->conn))
+            gen_request_cancel(g);
 }
 
 /* Looks up the session of the path; on failure fills rep (404, or 409 when acquire and
@@ -107,7 +122,7 @@ void api_sessions_create(const api_request *req, api_reply *rep)
     }
     api_json(rep, 201, json_pack("{s:s, s:s, s:o}", "id", s->id, "model", m->name, "created_at",
                                  iso_time(s->created_ms)));
-    session_release(req->app->sessions, s, 0, 0);
+    session_release(req->app->sessions, s, 1, 0);
 out:
     json_decref(body);
 }
@@ -146,7 +161,7 @@ void api_sessions_list(const api_request *req, api_reply *rep)
     for (int64_t k = 0; k < limit && ids[k][0]; k++) {
         session *s = session_get(req->app->sessions, ids[k], 0, NULL);
         if (s) { /* it may have gone since the listing */
-            json_array_append_new(arr, session_json(s));
+            json_array_append_new(arr, session_json(req->app->sessions, s));
             session_release(req->app->sessions, s, 0, 0);
         }
     }
@@ -160,7 +175,7 @@ void api_sessions_get(const api_request *req, api_reply *rep)
     session *s = lookup(req, rep, 0);
     if (!s)
         return;
-    api_json(rep, 200, session_json(s));
+    api_json(rep, 200, session_json(req->app->sessions, s));
     session_release(req->app->sessions, s, 0, 0);
 }
 
@@ -191,7 +206,7 @@ void api_sessions_fork(const api_request *req, api_reply *rep)
     api_json(rep, 201, json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", s->id, "model", s->model->name,
                                  "created_at", iso_time(s->created_ms), "forked_from", req->params[0],
                                  "chars_seen", (json_int_t)s->chars_seen));
-    session_release(req->app->sessions, s, 0, 0);
+    session_release(req->app->sessions, s, 1, 0);
 }
 
 void api_sessions_reset(const api_request *req, api_reply *rep)
@@ -200,8 +215,11 @@ void api_sessions_reset(const api_request *req, api_reply *rep)
     if (!s)
         return;
     session_reset(req->app->sessions, s);
-    api_json(rep, 200, session_json(s));
+    session_meta m;
+    session_info(req->app->sessions, s, &m);
+    m.busy = 0; /* as it is once this request lets go of it, below */
     session_release(req->app->sessions, s, 1, 0);
+    api_json(rep, 200, meta_json(&m));
 }
 
 /* ---- feed ----------------------------------------------------------------------------- */
@@ -233,7 +251,7 @@ void api_sessions_feed(const api_request *req, api_reply *rep)
         api_error(rep, 503, "the server is shutting down");
         goto out;
     }
-    gen_request_wait(g);
+    wait_or_cancel(req, g);
     int64_t fed = gen_request_fed(g);
     double bits = gen_request_bits(g);
     gen_finish fin = gen_request_finish(g);
@@ -328,6 +346,17 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
                                            timings_json(gs->g))) != 0)
                 return -1;
             gs->done = 1;
+        } else if (!gs->ndjson) {
+            /* nothing yet (a long prompt): an SSE comment, so a client that went away is
+             * noticed at this write and its generation cancelled */
+            static const char beat[] = ": \n\n";
+            free(gs->pending);
+            gs->pending = malloc(sizeof beat);
+            if (!gs->pending)
+                return -1;
+            memcpy(gs->pending, beat, sizeof beat - 1);
+            gs->pending_len = sizeof beat - 1;
+            gs->pending_off = 0;
         } else {
             return 0;
         }
@@ -453,7 +482,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
                                    gs->ndjson ? "application/x-ndjson" : "text/event-stream"};
         goto out;
     }
-    gen_request_wait(g);
+    wait_or_cancel(req, g);
     size_t len = 0;
     const char *text = gen_request_text(g, &len);
     gen_finish fin = gen_request_finish(g);

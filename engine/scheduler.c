@@ -385,7 +385,7 @@ gen_request *scheduler_submit(scheduler *s, session *se, const gen_spec *spec)
         request_destroy(r);
         return NULL;
     }
-    if (spec->has_seed)
+    if (spec->has_seed) /* the generator is part of the session: saved like its state */
         hyper_rng_seed(&se->rng, spec->seed);
     r->t_submit = mono_ms();
     pthread_mutex_lock(&s->mu);
@@ -433,12 +433,32 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
         while (n > 0 && ((unsigned char)r->text[r->read + n] & 0xC0) == 0x80)
             n--; /* never split a character */
     }
-    memcpy(buf, r->text + r->read, n);
+    if (n)
+        memcpy(buf, r->text + r->read, n);
     r->read += n;
     if (r->ended && r->read == r->visible)
         *finished = r->finish;
     pthread_mutex_unlock(&r->mu);
     return n;
+}
+
+int gen_request_wait_ms(gen_request *r, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->mu);
+    while (!r->ended)
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
+            break;
+    int ended = r->ended;
+    pthread_mutex_unlock(&r->mu);
+    return ended;
 }
 
 void gen_request_wait(gen_request *r)

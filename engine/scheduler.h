@@ -78,6 +78,8 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
                         gen_finish *finished);
 /* Waits for the end. */
 void gen_request_wait(gen_request *r);
+/* Waits up to timeout_ms; 1 when the request has ended. */
+int gen_request_wait_ms(gen_request *r, int timeout_ms);
 /* Asks the request to end with GEN_CANCELLED at the next step. */
 void gen_request_cancel(gen_request *r);
 /* Results, valid once ended. */

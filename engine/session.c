@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static ssize_t find_index(session_store *st, const char *id);
+
 int64_t now_ms(void)
 {
     struct timespec ts;
@@ -111,40 +113,71 @@ static int write_atomic(const char *path, const char *data, size_t len)
         unlink(tmp);
         return -1;
     }
+    /* the rename itself must reach the disk, or a crash can bring the old file back */
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = 0;
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
     return 0;
-}
-
-static int session_write(const session_store *st, const session *s)
-{
-    if (!st->dir[0])
-        return 0;
-    json_t *j = session_to_json(s);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!text)
-        return -1;
-    char path[1100];
-    session_path(st, s->id, path, sizeof path);
-    int rc = write_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
 }
 
 int session_store_save(session_store *st, int all)
 {
+    /* the JSON is made under the lock (a snapshot); the slow part, writing and fsync, is
+     * not, so requests never wait behind the disk */
+    typedef struct { char id[SESSION_ID_LEN + 1]; char *text; uint64_t version; } pending;
+    pending *todo = NULL;
+    size_t n = 0;
     int failed = 0;
+    if (!st->dir[0])
+        return 0;
     pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->n; i++) {
+    todo = calloc(st->n ? st->n : 1, sizeof *todo);
+    for (size_t i = 0; todo && i < st->n; i++) {
         session *s = st->items[i];
-        /* a busy session's state is being stepped; it is saved when it is released */
+        /* a busy session's state is being stepped; it is saved after its release */
         if ((all || s->dirty) && !s->busy) {
-            if (session_write(st, s) == 0)
-                s->dirty = 0;
-            else
+            json_t *j = session_to_json(s);
+            char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+            if (!text) {
                 failed++;
+                continue;
+            }
+            memcpy(todo[n].id, s->id, sizeof todo[n].id);
+            todo[n].text = text;
+            todo[n].version = s->version;
+            n++;
         }
     }
     pthread_mutex_unlock(&st->mu);
+    for (size_t k = 0; k < n; k++) {
+        char path[1100];
+        session_path(st, todo[k].id, path, sizeof path);
+        int rc = write_atomic(path, todo[k].text, strlen(todo[k].text));
+        free(todo[k].text);
+        pthread_mutex_lock(&st->mu);
+        ssize_t i = -1;
+        for (size_t j = 0; j < st->n && i < 0; j++)
+            if (strcmp(st->items[j]->id, todo[k].id) == 0)
+                i = (ssize_t)j;
+        if (i < 0) {
+            unlink(path); /* deleted while we wrote it */
+        } else if (rc != 0) {
+            failed++;
+        } else if (st->items[i]->version == todo[k].version) {
+            st->items[i]->dirty = 0; /* unchanged since the snapshot */
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    free(todo);
     return failed;
 }
 
@@ -262,6 +295,11 @@ size_t session_store_restore(session_store *st, registry *reg)
         }
         session *s = session_from_json(j, reg, path);
         json_decref(j);
+        if (s && (strncmp(s->id, de->d_name, SESSION_ID_LEN) != 0 || find_index(st, s->id) >= 0)) {
+            fprintf(stderr, "hyperd: %s: its id does not match its name, skipped\n", path);
+            session_destroy(s);
+            s = NULL;
+        }
         if (s && store_push(st, s) == 0)
             restored++;
         else if (s)
@@ -334,7 +372,8 @@ hyper_status session_create(session_store *st, model_entry *m, int has_seed, uin
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
     }
     s->seq = st->next_seq++;
-    s->refs++; /* the caller's reference */
+    s->refs++;   /* the caller's reference */
+    s->busy = 1; /* held until the caller releases it, so eviction cannot take it first */
     pthread_mutex_unlock(&st->mu);
     *out = s;
     return HYPER_OK;
@@ -370,11 +409,11 @@ session *session_get(session_store *st, const char *id, int acquire, int *busy)
 void session_release(session_store *st, session *s, int was_acquired, uint64_t chars_read)
 {
     pthread_mutex_lock(&st->mu);
-    if (chars_read) {
+    if (chars_read)
         s->chars_seen += chars_read;
+    if (was_acquired) { /* its holder may have changed the state or the generator */
         s->dirty = 1;
-    }
-    if (was_acquired) {
+        s->version++;
         s->busy = 0;
         s->used_ms = now_ms();
     }
@@ -402,6 +441,7 @@ void session_reset(session_store *st, session *s)
     model_state_zero(&s->state);
     s->chars_seen = 0;
     s->dirty = 1;
+    s->version++;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -417,6 +457,7 @@ hyper_status session_fork(session_store *st, session *src, session **out, char *
     s->rng = src->rng;
     s->chars_seen = src->chars_seen;
     s->dirty = 1;
+    s->version++;
     pthread_mutex_unlock(&st->mu);
     return HYPER_OK;
 }
@@ -430,6 +471,18 @@ size_t session_list(session_store *st, size_t offset, size_t max,
         memcpy(ids[k], st->items[offset + k]->id, SESSION_ID_LEN + 1);
     pthread_mutex_unlock(&st->mu);
     return total;
+}
+
+void session_info(session_store *st, const session *s, session_meta *out)
+{
+    pthread_mutex_lock(&st->mu);
+    memcpy(out->id, s->id, sizeof out->id);
+    snprintf(out->model, sizeof out->model, "%s", s->model->name);
+    out->chars_seen = s->chars_seen;
+    out->created_ms = s->created_ms;
+    out->used_ms = s->used_ms;
+    out->busy = s->busy;
+    pthread_mutex_unlock(&st->mu);
 }
 
 size_t session_count(session_store *st)

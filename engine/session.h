@@ -28,6 +28,7 @@ typedef struct session {
     uint64_t seq;               /* creation order, kept across restarts */
     int busy;                   /* a request holds it (under the store's lock) */
     int dirty;                  /* changed since last saved */
+    uint64_t version;           /* bumped at every change, so a save knows what it wrote */
     int refs;                   /* holders: the store, and each request */
     int deleted;                /* removed from the store; freed when refs reaches 0 */
 } session;
@@ -50,10 +51,12 @@ void session_store_free(session_store *st);
 /* Reads every session file of the directory back; files of models not loaded, or damaged,
  * are skipped with a line on stderr.  Returns how many were restored. */
 size_t session_store_restore(session_store *st, registry *reg);
-/* Writes every dirty session (all = 1: every session).  Returns how many failed. */
+/* Writes every dirty session (all = 1: every session) that no request holds; the files are
+ * written outside the store's lock.  Returns how many failed. */
 int session_store_save(session_store *st, int all);
 
-/* Creates a session on model m (seeded by seed, or at random when has_seed is 0).
+/* Creates a session on model m (seeded by seed, or at random when has_seed is 0), held
+ * (busy) by the caller, who gives it back with session_release(..., 1, 0).
  * HYPER_ERR_ARG ("at capacity") when the store is full of busy sessions. */
 hyper_status session_create(session_store *st, model_entry *m, int has_seed, uint64_t seed,
                             session **out, char *err);
@@ -70,13 +73,23 @@ void session_release(session_store *st, session *s, int was_acquired, uint64_t c
 int session_delete(session_store *st, const char *id);
 /* Zeroes the state of a session the caller holds (busy) and its character count. */
 void session_reset(session_store *st, session *s);
-/* A new session with a copy of src's state and RNG (src must be held by the caller). */
+/* A new session with a copy of src's state and RNG (src must be held by the caller); the
+ * new one is held too, as from session_create. */
 hyper_status session_fork(session_store *st, session *src, session **out, char *err);
 
 /* Copies of the store's view for listing: fills up to max ids in creation order starting
  * at offset; returns the total count. */
 size_t session_list(session_store *st, size_t offset, size_t max,
                     char (*ids)[SESSION_ID_LEN + 1]);
+/* A consistent copy of what a listing shows of a session the caller has a reference to. */
+typedef struct {
+    char id[SESSION_ID_LEN + 1];
+    char model[MODEL_NAME_MAX];
+    uint64_t chars_seen;
+    int64_t created_ms, used_ms;
+    int busy;
+} session_meta;
+void session_info(session_store *st, const session *s, session_meta *out);
 size_t session_count(session_store *st);
 /* Deletes sessions idle longer than the timeout; returns how many. */
 size_t session_expire(session_store *st, int64_t now_ms);

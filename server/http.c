@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define URL_MAX 2048
 
@@ -91,6 +93,17 @@ static const char *query_lookup(void *conn, const char *key)
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep);
 
+/* Whether the peer has hung up, without reading anything from the socket. */
+static int peer_gone(void *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info((struct MHD_Connection *)conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -134,6 +147,7 @@ static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
     req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     req.query = query_lookup;
+    req.client_gone = peer_gone;
     req.conn = c;
     req.app = app;
     int status = 404;
@@ -155,8 +169,8 @@ static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
         api_error(rep, 401, "a valid API key is required: Authorization: Bearer <key>");
         return;
     }
-    if (app->stopping && !route->public) {
-        api_error(rep, 503, "the server is shutting down");
+    if ((app->stopping || !app->ready) && !route->public) {
+        api_error(rep, 503, app->stopping ? "the server is shutting down" : "the server is starting");
         return;
     }
     if (cc->too_large) {
@@ -258,7 +272,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > srv->app->max_body_bytes)
-            cc->too_large = 1; /* refused once the upload is drained */
+            cc->too_large = 1;
+        /* refuse a body we would not read (too large, or no valid key) before it is sent */
+        const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
+        if (cc->too_large ||
+            (srv->app->api_key && route && !route->public &&
+             !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                      srv->app->api_key))) {
+            api_reply rep = {0};
+            dispatch(c, cc, &rep);
+            enum MHD_Result r = send_reply(c, cc, &rep);
+            json_decref(rep.json);
+            free(rep.body);
+            return r;
+        }
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -293,6 +320,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!cc)
         return;
     api_metrics_request(srv->app->metrics, cc->route, cc->status);
+    /* the URL arrives percent-decoded: no control character may forge a log line */
+    for (char *p = cc->url; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     log_msg(LOG_INFO, "%s %s %d %llu %.1fms%s", cc->method, cc->url, cc->status,
             (unsigned long long)cc->bytes, elapsed_ms(&cc->start),
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
@@ -369,8 +400,11 @@ uint16_t http_port(const http_server *s) { return s->port; }
 
 void http_quiesce(http_server *s)
 {
-    if (s && s->d)
-        MHD_quiesce_daemon(s->d);
+    if (s && s->d) {
+        MHD_socket fd = MHD_quiesce_daemon(s->d); /* ours to close: new connections are refused */
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
 }
 
 void http_stop(http_server *s)

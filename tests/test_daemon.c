@@ -1841,6 +1841,43 @@ START_TEST(disconnect_cancels_the_generation)
 }
 END_TEST
 
+/* A client that drops a request answered in one piece (a long feed) cancels it too: the
+ * server notices the closed socket while it waits, and the session is free again. */
+START_TEST(disconnect_cancels_a_plain_feed)
+{
+    char id[ID_LEN + 1];
+    session_new(&srv, 1, id);
+    const size_t n = 100000; /* API_MAX_PROMPT_CHARS */
+    char *body = malloc(n + 32);
+    size_t len = (size_t)sprintf(body, "{\"text\": \"");
+    for (size_t k = 0; k < n; k++)
+        body[len++] = "the cat "[k % 8];
+    strcpy(body + len, "\"}");
+    CURL *h = curl_easy_init();
+    upload up;
+    struct curl_slist *hd = http_setup(h, &srv, "POST", at(id, "/feed").s, body, NULL, &up);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 150L); /* give up long before the feed ends */
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    reply sink;
+    memset(&sink, 0, sizeof sink);
+    sink.body = calloc(1, 1);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    free(sink.body);
+    free(body);
+    ck_assert_msg(rc == CURLE_OPERATION_TIMEDOUT, "the feed answered within 150 ms (curl: %s)",
+                  curl_easy_strerror(rc));
+    double t = wait_not_busy(&srv, id, 1.5);
+    ck_assert_msg(t >= 0, "the session is still busy 1.5 s after the client went away");
+    json_int_t seen;
+    session_state(&srv, id, &seen, NULL);
+    ck_assert_msg(seen < (json_int_t)n, "the whole feed ran (%lld characters) after the client left",
+                  (long long)seen);
+}
+END_TEST
+
 #define STREAM_WORKERS 8
 #define STREAM_REPEATS 100
 
@@ -2470,6 +2507,7 @@ Suite *daemon_suite(void)
     tcase_add_test(tc, stream_sse_and_ndjson_match_the_plain_reply);
     tcase_add_test(tc, stream_first_event_arrives_before_the_end);
     tcase_add_test(tc, disconnect_cancels_the_generation);
+    tcase_add_test(tc, disconnect_cancels_a_plain_feed);
     tcase_add_test(tc, stream_end_frees_the_session);
 
     tc = tcase(s, "batching", setup_plain, 30);
