@@ -33,6 +33,19 @@ hyper_status hyper_fail(char *err, hyper_status st, const char *fmt, ...)
     return st;
 }
 
+struct timespec hyper_deadline(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* ---- xoshiro256** (Blackman & Vigna), seeded by splitmix64 ---------------------------- */
 
 static uint64_t splitmix64(uint64_t *x)

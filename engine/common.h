@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef HYPER_F64
 typedef double real;
@@ -40,6 +41,9 @@ const char *hyper_status_str(hyper_status st);
  * failing function can end with `return hyper_fail(err, HYPER_ERR_ARG, "...", ...);`. */
 hyper_status hyper_fail(char *err, hyper_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The CLOCK_REALTIME time ms milliseconds from now, as pthread_cond_timedwait wants it. */
+struct timespec hyper_deadline(int64_t ms);
 
 /* ---- random numbers ------------------------------------------------------------------ */
 

@@ -93,8 +93,9 @@ const char *kernels_isa(void) { return kernel_isa_str(kernels_best_isa()); }
 
 /* ---- packing ----------------------------------------------------------------------------- */
 
-hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw,
-                               kernel_isa isa, char *err)
+/* Lays W out in column panels for isa, as reals or (half) IEEE halves. */
+static hyper_status pack(packed_w *p, const real *W, int K, int N, int ldw, kernel_isa isa,
+                         int half, char *err)
 {
     memset(p, 0, sizeof *p);
     if (!W || K < 1 || N < 1 || ldw < N)
@@ -104,60 +105,49 @@ hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw
                           kernel_isa_str(isa));
     const int P = layouts[isa].panel, V = layouts[isa].vec;
     const size_t padded = (size_t)(N / P) * P + (size_t)round_up(N % P, V);
-    size_t bytes = padded * (size_t)K * sizeof(real);
+    const size_t es = half ? sizeof(uint16_t) : sizeof(real);
+    size_t bytes = padded * (size_t)K * es;
     bytes = (bytes + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
     void *mem = NULL;
     if (posix_memalign(&mem, PANEL_ALIGN, bytes) != 0)
         return hyper_fail(err, HYPER_ERR_NOMEM, "packed_w: no memory for %zu bytes", bytes);
-    real *dst = mem;
+    size_t at = 0; /* in elements */
     for (int j0 = 0; j0 < N; j0 += P) {
         const int cols = N - j0 < P ? N - j0 : P, width = round_up(cols, V);
-        for (int k = 0; k < K; k++, dst += width) {
-            memcpy(dst, W + (size_t)k * ldw + j0, (size_t)cols * sizeof(real));
-            for (int c = cols; c < width; c++)
-                dst[c] = 0;
-        }
+        for (int k = 0; k < K; k++, at += (size_t)width)
+            for (int c = 0; c < width; c++) {
+                const real w = c < cols ? W[(size_t)k * ldw + j0 + c] : 0;
+#ifndef HYPER_F64
+                if (half) {
+                    ((uint16_t *)mem)[at + (size_t)c] = _cvtss_sh(w, _MM_FROUND_TO_NEAREST_INT);
+                    continue;
+                }
+#endif
+                ((real *)mem)[at + (size_t)c] = w;
+            }
     }
     p->K = K;
     p->N = N;
     p->panel = P;
     p->isa = isa;
+    p->half = half;
     p->panels = mem;
     return HYPER_OK;
+}
+
+hyper_status packed_w_init_isa(packed_w *p, const real *W, int K, int N, int ldw,
+                               kernel_isa isa, char *err)
+{
+    return pack(p, W, K, N, ldw, isa, 0, err);
 }
 
 hyper_status packed_w_init_f16(packed_w *p, const real *W, int K, int N, int ldw, char *err)
 {
 #ifndef HYPER_F64
-    if (kernels_best_isa() == KERNEL_ISA_AVX512) {
-        memset(p, 0, sizeof *p);
-        if (!W || K < 1 || N < 1 || ldw < N)
-            return hyper_fail(err, HYPER_ERR_ARG, "packed_w: W (%d, %d) with ldw %d", K, N, ldw);
-        const int P = layouts[KERNEL_ISA_AVX512].panel, V = layouts[KERNEL_ISA_AVX512].vec;
-        const size_t padded = (size_t)(N / P) * P + (size_t)round_up(N % P, V);
-        size_t bytes = padded * (size_t)K * sizeof(uint16_t);
-        bytes = (bytes + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
-        void *mem = NULL;
-        if (posix_memalign(&mem, PANEL_ALIGN, bytes) != 0)
-            return hyper_fail(err, HYPER_ERR_NOMEM, "packed_w: no memory for %zu bytes", bytes);
-        uint16_t *dst = mem;
-        for (int j0 = 0; j0 < N; j0 += P) {
-            const int cols = N - j0 < P ? N - j0 : P, width = round_up(cols, V);
-            for (int k = 0; k < K; k++, dst += width)
-                for (int c = 0; c < width; c++)
-                    dst[c] = c < cols ? _cvtss_sh(W[(size_t)k * ldw + j0 + c], _MM_FROUND_TO_NEAREST_INT)
-                                      : 0;
-        }
-        p->K = K;
-        p->N = N;
-        p->panel = P;
-        p->isa = KERNEL_ISA_AVX512;
-        p->half = 1;
-        p->panels = mem;
-        return HYPER_OK;
-    }
+    if (kernels_best_isa() == KERNEL_ISA_AVX512)
+        return pack(p, W, K, N, ldw, KERNEL_ISA_AVX512, 1, err);
 #endif
-    return packed_w_init(p, W, K, N, ldw, err);
+    return pack(p, W, K, N, ldw, kernels_best_isa(), 0, err);
 }
 
 hyper_status packed_w_init(packed_w *p, const real *W, int K, int N, int ldw, char *err)

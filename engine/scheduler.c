@@ -414,14 +414,7 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
             while (r->read == r->visible && !r->ended)
                 pthread_cond_wait(&r->cv, &r->mu);
         } else {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += timeout_ms / 1000;
-            until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            const struct timespec until = hyper_deadline(timeout_ms);
             while (r->read == r->visible && !r->ended)
                 if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
                     break;
@@ -444,14 +437,7 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
 
 int gen_request_wait_ms(gen_request *r, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    const struct timespec until = hyper_deadline(timeout_ms);
     pthread_mutex_lock(&r->mu);
     while (!r->ended)
         if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)

@@ -243,6 +243,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
     return ret;
 }
 
+/* Routes the request, runs its handler and queues the reply. */
+static enum MHD_Result answer(struct MHD_Connection *c, conn_ctx *cc)
+{
+    api_reply rep = {0};
+    dispatch(c, cc, &rep);
+    enum MHD_Result r = send_reply(c, cc, &rep);
+    json_decref(rep.json);
+    free(rep.body);
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -279,12 +290,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             (srv->app->api_key && route && !route->public &&
              !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       srv->app->api_key))) {
-            api_reply rep = {0};
-            dispatch(c, cc, &rep);
-            enum MHD_Result r = send_reply(c, cc, &rep);
-            json_decref(rep.json);
-            free(rep.body);
-            return r;
+            return answer(c, cc);
         }
         return MHD_YES;
     }
@@ -303,12 +309,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    api_reply rep = {0};
-    dispatch(c, cc, &rep);
-    enum MHD_Result r = send_reply(c, cc, &rep);
-    json_decref(rep.json);
-    free(rep.body);
-    return r;
+    return answer(c, cc);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -413,9 +414,7 @@ void http_stop(http_server *s)
         return;
     /* MHD_stop_daemon closes open connections: let running replies (a stream's final
      * event) finish first, within a deadline */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += STOP_WAIT_SECONDS;
+    const struct timespec until = hyper_deadline(STOP_WAIT_SECONDS * 1000);
     pthread_mutex_lock(&s->mu);
     while (s->inflight > 0)
         if (pthread_cond_timedwait(&s->idle, &s->mu, &until) != 0)

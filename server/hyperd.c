@@ -143,9 +143,7 @@ static void *janitor_main(void *arg)
     time_t last_save = time(NULL);
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += JANITOR_TICK_SECONDS;
+        const struct timespec until = hyper_deadline(JANITOR_TICK_SECONDS * 1000);
         pthread_cond_timedwait(&j->cv, &j->mu, &until);
         if (j->stop)
             break;
