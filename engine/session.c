@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 static ssize_t find_index(session_store *st, const char *id);
+static void remove_at(session_store *st, size_t i);
 
 int64_t now_ms(void)
 {
@@ -311,6 +312,15 @@ size_t session_store_restore(session_store *st, registry *reg)
     for (size_t i = 0; i < st->n; i++)
         if (st->items[i]->seq >= st->next_seq)
             st->next_seq = st->items[i]->seq + 1;
+    /* a restart with a lower --max-sessions keeps the most recently used */
+    while (st->n > st->max_sessions) {
+        size_t lru = 0;
+        for (size_t i = 1; i < st->n; i++)
+            if (st->items[i]->used_ms < st->items[lru]->used_ms)
+                lru = i;
+        remove_at(st, lru);
+        restored--;
+    }
     pthread_mutex_unlock(&st->mu);
     return restored;
 }
