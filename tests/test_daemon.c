@@ -1326,13 +1326,40 @@ START_TEST(feed_counts_and_scores)
 }
 END_TEST
 
+typedef struct {
+    const char *body, *part; /* a refused body, and what the 400's message must name */
+} bad_body;
+
+/* POSTs each bad body to the session's endpoint `tail` (400 naming the field), the valid
+ * body with the wrong content type (415), and to an unknown session (404); none of it may
+ * touch the session. */
+static void expect_refusals(const char *id, const char *tail, const bad_body *bad, size_t n,
+                            const char *valid)
+{
+    for (size_t k = 0; k < n; k++) {
+        reply r = http_post(&srv, at(id, tail).s, bad[k].body);
+        expect_error(r, 400, "invalid_request", bad[k].part);
+        reply_free(&r);
+    }
+    req_opts o = {.content_type = "text/plain"};
+    reply r = http_req(&srv, "POST", at(id, tail).s, valid, &o);
+    expect_error(r, 415, "unsupported_media_type", "text/plain");
+    reply_free(&r);
+    r = http_post(&srv, at("0123456789abcdef0123456789abcdef", tail).s, valid);
+    expect_error(r, 404, "not_found", "0123456789abcdef0123456789abcdef");
+    reply_free(&r);
+    json_int_t seen;
+    int busy;
+    session_state(&srv, id, &seen, &busy);
+    ck_assert_msg(seen == 0 && !busy, "refused %s requests left chars_seen %lld, busy %d", tail,
+                  (long long)seen, busy);
+}
+
 START_TEST(feed_rejects_bad_requests)
 {
     char id[ID_LEN + 1];
     session_new(&srv, 1, id);
-    static const struct {
-        const char *body, *part;
-    } bad[] = {
+    static const bad_body bad[] = {
         {"{}", "text"},
         {"{\"text\": 5}", "text"},
         {"{\"text\": null}", "text"},
@@ -1341,23 +1368,7 @@ START_TEST(feed_rejects_bad_requests)
         {"{\"text\": \"a\", \"txt\": \"a\"}", "txt"},
         {"{\"text\": \"a\"", "JSON"},
     };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        reply r = http_post(&srv, at(id, "/feed").s, bad[k].body);
-        expect_error(r, 400, "invalid_request", bad[k].part);
-        reply_free(&r);
-    }
-    req_opts o = {.content_type = "text/plain"};
-    reply r = http_req(&srv, "POST", at(id, "/feed").s, "{\"text\": \"a\"}", &o);
-    expect_error(r, 415, "unsupported_media_type", "text/plain");
-    reply_free(&r);
-    r = http_post(&srv, at("0123456789abcdef0123456789abcdef", "/feed").s, "{\"text\": \"a\"}");
-    expect_error(r, 404, "not_found", "0123456789abcdef0123456789abcdef");
-    reply_free(&r);
-    json_int_t seen;
-    int busy;
-    session_state(&srv, id, &seen, &busy);
-    ck_assert_msg(seen == 0 && !busy, "refused feeds left chars_seen %lld, busy %d", (long long)seen,
-                  busy);
+    expect_refusals(id, "/feed", bad, sizeof bad / sizeof bad[0], "{\"text\": \"a\"}");
 }
 END_TEST
 
@@ -1434,9 +1445,7 @@ START_TEST(generate_rejects_bad_requests)
 {
     char id[ID_LEN + 1];
     session_new(&srv, 1, id);
-    static const struct {
-        const char *body, *part;
-    } bad[] = {
+    static const bad_body bad[] = {
         {"{\"max_chars\": -1}", "max_chars"},
         {"{\"max_chars\": 100001}", "max_chars"},
         {"{\"max_chars\": 1.5}", "max_chars"},
@@ -1469,24 +1478,7 @@ START_TEST(generate_rejects_bad_requests)
         {"[1, 2]", "object"},
         {"null", ""},
     };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        reply r = http_post(&srv, at(id, "/generate").s, bad[k].body);
-        expect_error(r, 400, "invalid_request", bad[k].part);
-        reply_free(&r);
-    }
-    req_opts o = {.content_type = "text/plain"};
-    reply r = http_req(&srv, "POST", at(id, "/generate").s, "{}", &o);
-    expect_error(r, 415, "unsupported_media_type", "text/plain");
-    reply_free(&r);
-    r = http_post(&srv, at("0123456789abcdef0123456789abcdef", "/generate").s, "{}");
-    expect_error(r, 404, "not_found", "0123456789abcdef");
-    reply_free(&r);
-    /* none of that touched the session */
-    json_int_t seen;
-    int busy;
-    session_state(&srv, id, &seen, &busy);
-    ck_assert_msg(seen == 0 && !busy, "refused requests left chars_seen %lld, busy %d",
-                  (long long)seen, busy);
+    expect_refusals(id, "/generate", bad, sizeof bad / sizeof bad[0], "{}");
     free(generate(&srv, id, 5, -1));
 }
 END_TEST
