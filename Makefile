@@ -9,7 +9,7 @@ CC       ?= gcc
 ARCH     ?= -march=x86-64-v3
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(ARCH) -fopenmp-simd -fno-trapping-math -Wall -Wextra -MMD -MP -Iengine -Iapi
-LDLIBS   := -ljansson -lm -lpthread -ldl
+LDLIBS   := -ljansson -lexpat -lm -lpthread -ldl
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 BUILD    ?= build
@@ -17,17 +17,19 @@ PORT     ?= 8080
 
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
-                libcurl4-openssl-dev check fortunes curl
+                libcurl4-openssl-dev libexpat1-dev check fortunes hershey-fonts-data curl
 BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
-              engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c
+              engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c \
+              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/sessions.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
-              tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/check_main.c
-GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/check_main.c
+              tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
+              tests/test_hershey.c tests/test_handwriting.c tests/check_main.c
+GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/check_main.c
 DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c
 
@@ -45,7 +47,15 @@ MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --em
                 --batch 32 --seq 100 --lr 0.002 --clip 1.0 --keep 0.9 --steps 3000 --seed 1 \
                 --eval-every 250 --eval-chars 40000 --checkpoint-every 250 --threads 1
 
-.PHONY: all deps test check unit daemon-test asan bench bench-kernels models run clean help
+# The bundled handwriting model: a HyperLSTM on synthetic Hershey-font handwriting.
+HW_LINES     := 6000
+HW_MODEL_ARGS := --kind handwriting --data synthetic:$(HW_LINES) --cell hyperlstm --layers 1 \
+                --units 400 --hyper-units 64 --embed 4 --mixtures 20 --batch 32 --seq 100 \
+                --lr 0.001 --clip 1.0 --keep 0.9 --steps 3000 --seed 1 --eval-every 250 \
+                --eval-lines 150 --checkpoint-every 250 --threads 2
+
+.PHONY: all deps test check unit daemon-test asan bench bench-kernels models models-charlm \
+        models-handwriting run clean help
 all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
 help:
@@ -54,7 +64,7 @@ help:
 	@echo "make test     build and run every test"
 	@echo "make asan     the unit tests under AddressSanitizer + UBSan"
 	@echo "make bench    speed against PyTorch (docs/results.md)"
-	@echo "make models   retrain models/charlm.safetensors"
+	@echo "make models   retrain the bundled models (models-charlm, models-handwriting)"
 	@echo "make run      build and start hyperd on http://127.0.0.1:$(PORT) with the bundled model"
 	@echo "make clean    remove build/"
 
@@ -126,9 +136,17 @@ $(CORPUS):
 	cat $$(ls /usr/share/games/fortunes/* | grep -v -e '\.dat$$' -e '\.u8$$' -e '/ascii-art$$' | sort) > $@.tmp
 	mv $@.tmp $@
 
-models: deps $(BUILD)/hyper $(CORPUS)
+models: models-charlm models-handwriting
+
+models-charlm: deps $(BUILD)/hyper $(CORPUS)
 	$(BUILD)/hyper train --data $(CORPUS) --out models/charlm.safetensors $(MODEL_ARGS)
 	$(BUILD)/hyper eval --model models/charlm.safetensors --data $(CORPUS) --held-out 0.05
+
+models-handwriting: deps $(BUILD)/hyper $(CORPUS)
+	$(BUILD)/hyper train $(HW_MODEL_ARGS) --out models/handwriting.safetensors
+	$(BUILD)/hyper eval --model models/handwriting.safetensors --data synthetic:$(HW_LINES) --held-out 0.05
+	for b in 0 1 3; do $(BUILD)/hyper handwrite --model models/handwriting.safetensors --bias $$b \
+	  --seed 1 -n 700 --out docs/img/handwriting-bias$$b.svg; done
 
 bench: deps
 	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps

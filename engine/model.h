@@ -214,6 +214,18 @@ double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
  * laid out like m->block, which the caller zeroes). */
 void model_backward_charlm(const model *m, model_train_ws *ws, real *grad);
 
+/* Forward pass of a handwriting model (outputs = 1 + 6M, mdn.h) over normalised inputs x
+ * (T, B, I) predicting targets (T, B, 3) = (dx, dy, eos); only rows with mask (T, B) > 0
+ * count (padding after a line's end has mask 0).  Returns the summed negative
+ * log-likelihood (nats) of the masked points and, when stream_loss is not NULL, adds each
+ * stream's share into stream_loss (B).  Inputs, targets and mask are borrowed until the
+ * backward pass. */
+double model_forward_strokes(const model *m, model_state *s, model_train_ws *ws, const real *x,
+                             const float *targets, const float *mask, const dropout_spec *drop,
+                             double *stream_loss);
+/* Backward after model_forward_strokes: adds scale · d(summed loss)/dθ into grad. */
+void model_backward_strokes(const model *m, model_train_ws *ws, real *grad, real scale);
+
 /* Lower-level pair for other heads (handwriting): forward writes the top layer's h for all
  * steps (T, B, N) and backward takes its gradient dh_top (T, B, N). Inputs are ids (T, B) for
  * one-hot models or x (T, B, I) for dense ones. */

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "handwriting.h"
+#include "trainer.h"
 #include "scheduler.h"
 
 void registry_init(registry *r, int max_batch)
@@ -77,6 +79,12 @@ static hyper_status load_file(registry *r, const char *path, char *err)
         const char *kind = checkpoint_meta(ck, "kind");
         snprintf(e->kind, sizeof e->kind, "%s", kind ? kind : "charlm");
         st = checkpoint_load_model(ck, &e->m, &e->voc, err);
+        e->handwriting = st == HYPER_OK && hw_model_ok(&e->m.cfg);
+        if (e->handwriting) {
+            char sub[HYPER_ERRMSG_MAX];
+            if ((st = strokes_stats_from_meta(ck, &e->strokes, sub)) != HYPER_OK)
+                hyper_fail(err, st, "%s: %s", path, sub);
+        }
         checkpoint_close(ck);
     }
     if (st == HYPER_OK && e->m.cfg.inputs == 0 && e->voc.size != e->m.cfg.outputs)
@@ -160,6 +168,20 @@ model_entry *registry_default(registry *r)
     pthread_rwlock_rdlock(&r->lock);
     for (int i = 0; i < r->n && !e; i++)
         if (r->items[i]->voc.size > 0)
+            e = r->items[i];
+    pthread_rwlock_unlock(&r->lock);
+    return e;
+}
+
+model_entry *registry_default_handwriting(registry *r)
+{
+    model_entry *e = registry_find(r, "handwriting");
+    if (e && e->handwriting)
+        return e;
+    e = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    for (int i = 0; i < r->n && !e; i++)
+        if (r->items[i]->handwriting)
             e = r->items[i];
     pthread_rwlock_unlock(&r->lock);
     return e;

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "model.h"
+#include "strokes.h"
 #include "vocab.h"
 
 #define REGISTRY_MAX_MODELS 64
@@ -22,6 +23,8 @@ typedef struct {
     char kind[16];               /* "charlm", or what the file's "kind" metadata says */
     model m;                     /* weights (read-only once registered) */
     vocab voc;                   /* empty (size 0) for dense-input models */
+    int handwriting;             /* 1: a handwriting model (handwriting.h) */
+    stroke_stats strokes;        /* its normalisation (handwriting models) */
     size_t params;
     struct scheduler *sched;     /* owned; steps this model's generations */
 } model_entry;
@@ -48,6 +51,9 @@ model_entry *registry_find(registry *r, const char *name);
 /* The model new sessions get when they name none: "charlm" if loaded, else the first
  * character model, else NULL. */
 model_entry *registry_default(registry *r);
+/* The handwriting model requests get when they name none: "handwriting" if loaded, else
+ * the first handwriting model, else NULL. */
+model_entry *registry_default_handwriting(registry *r);
 /* Number of entries, and the i-th (borrowed). */
 int registry_count(registry *r);
 model_entry *registry_at(registry *r, int i);

@@ -13,6 +13,7 @@
 
 #include "cell.h"
 #include "linalg.h"
+#include "mdn.h"
 #include "model.h"
 
 /* The cached activations of one layer over T steps. */
@@ -43,6 +44,8 @@ struct model_train_ws {
     /* character-model head */
     real *probs;         /* (T, B, O) softmax of the logits */
     const int32_t *targets;
+    /* handwriting head: borrowed targets (T, B, 3) and mask (T, B) of the last forward */
+    const float *ptargets, *pmask;
     real *block;
     size_t size;
 };
@@ -423,6 +426,23 @@ void model_backward_stack(const model *m, model_train_ws *ws, const real *dh_top
     }
 }
 
+/* The output layer's backward, shared by the heads: dz (T·B, O) = dL/d(outputs) gives the
+ * gradients of out.W and out.b, and dL/dh_top flows into the stack. */
+static void head_backward(const model *m, model_train_ws *ws, const real *dz, real *grad)
+{
+    const int O = m->cfg.outputs, N = m->cfg.units, L = m->cfg.layers;
+    const size_t rows = (size_t)ws->T * ws->B;
+    model_params G;
+    model_params_point(&m->cfg, grad, &G);
+    const real *htop = ws->lc[L - 1].main.h + (size_t)ws->B * N;
+    mm(1, 0, N, O, (int)rows, htop, N, dz, O, 1, G.W, O);
+    col_sum_add(dz, rows, O, G.b);
+    /* dX[L & 1] is never the buffer the top layer writes (it writes dX[(L-1) & 1]) */
+    real *dtop = ws->dX[L & 1];
+    mm(0, 1, (int)rows, N, O, dz, O, m->p.W, O, 0, dtop, N);
+    model_backward_stack(m, ws, dtop, grad);
+}
+
 /* ---- the character-model head: linear + softmax cross-entropy ------------------------- */
 
 double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
@@ -459,7 +479,7 @@ double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
 
 void model_backward_charlm(const model *m, model_train_ws *ws, real *grad)
 {
-    const int O = m->cfg.outputs, N = m->cfg.units, L = m->cfg.layers;
+    const int O = m->cfg.outputs;
     const size_t rows = (size_t)ws->T * ws->B;
     const real inv = (real)(1.0 / (double)rows);
     real *dz = ws->probs; /* becomes dL/dlogits in place */
@@ -472,15 +492,47 @@ void model_backward_charlm(const model *m, model_train_ws *ws, real *grad)
         else
             memset(dz + r * O, 0, (size_t)O * sizeof(real));
     }
-    model_params G;
-    model_params_point(&m->cfg, grad, &G);
-    const real *htop = ws->lc[L - 1].main.h + (size_t)ws->B * N;
-    mm(1, 0, N, O, (int)rows, htop, N, dz, O, 1, G.W, O);
-    col_sum_add(dz, rows, O, G.b);
-    /* dX[L & 1] is never the buffer the top layer writes (it writes dX[(L-1) & 1]) */
-    real *dtop = ws->dX[L & 1];
-    mm(0, 1, (int)rows, N, O, dz, O, m->p.W, O, 0, dtop, N);
-    model_backward_stack(m, ws, dtop, grad);
+    head_backward(m, ws, dz, grad);
+}
+
+/* ---- the handwriting head: linear + mixture density (mdn.h) ------------------------- */
+
+double model_forward_strokes(const model *m, model_state *s, model_train_ws *ws, const real *x,
+                             const float *targets, const float *mask, const dropout_spec *drop,
+                             double *stream_loss)
+{
+    const int O = m->cfg.outputs, N = m->cfg.units, B = ws->B, M = mdn_mixtures(O);
+    const size_t rows = (size_t)ws->T * B;
+    const real *htop = model_forward_stack(m, s, ws, NULL, x, drop);
+    real *y = ws->probs;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(y + r * O, m->p.b, (size_t)O * sizeof(real));
+    mmw(m, m->p.W, (int)rows, O, N, htop, N, 1, y, O);
+    ws->ptargets = targets;
+    ws->pmask = mask;
+    double loss = 0;
+    for (size_t r = 0; r < rows; r++)
+        if (mask[r] > 0) {
+            const double l = mdn_loss(y + r * O, M, targets + 3 * r, NULL, 0);
+            loss += l;
+            if (stream_loss)
+                stream_loss[r % (size_t)B] += l;
+        }
+    return loss;
+}
+
+void model_backward_strokes(const model *m, model_train_ws *ws, real *grad, real scale)
+{
+    const int O = m->cfg.outputs, M = mdn_mixtures(O);
+    const size_t rows = (size_t)ws->T * ws->B;
+    real *y = ws->probs; /* becomes dL/dy in place */
+    for (size_t r = 0; r < rows; r++) {
+        if (ws->pmask[r] > 0)
+            mdn_loss(y + r * O, M, ws->ptargets + 3 * r, y + r * O, scale);
+        else
+            memset(y + r * O, 0, (size_t)O * sizeof(real));
+    }
+    head_backward(m, ws, y, grad);
 }
 
 /* ---- inference: one step ------------------------------------------------------------- */

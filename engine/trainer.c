@@ -14,11 +14,13 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "mdn.h"
 
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8
 #define EVAL_STREAMS 16
+#define BATCH_WINDOW 8   /* a stroke batch is drawn among 8 B lines of similar length */
 
 void train_params_default(train_params *tp)
 {
@@ -31,7 +33,7 @@ void train_params_default(train_params *tp)
     tp->seed = 1;
     tp->eval_every = 100;
     tp->checkpoint_every = 500;
-    tp->eval_chars = 0;
+    tp->eval_limit = 0;
 }
 
 hyper_status train_params_check(const train_params *tp, char *err)
@@ -48,8 +50,8 @@ hyper_status train_params_check(const train_params *tp, char *err)
         return hyper_fail(err, HYPER_ERR_ARG, "keep: %g must be in (0, 1]", tp->keep);
     if (tp->steps < 1 || tp->steps > INT64_C(1000000000))
         return hyper_fail(err, HYPER_ERR_ARG, "steps: %" PRId64 " is outside 1..1e9", tp->steps);
-    if (tp->eval_every < 0 || tp->checkpoint_every < 0 || tp->eval_chars < 0)
-        return hyper_fail(err, HYPER_ERR_ARG, "eval_every, checkpoint_every and eval_chars must not be negative");
+    if (tp->eval_every < 0 || tp->checkpoint_every < 0 || tp->eval_limit < 0)
+        return hyper_fail(err, HYPER_ERR_ARG, "eval_every, checkpoint_every and eval_limit must not be negative");
     return HYPER_OK;
 }
 
@@ -181,48 +183,265 @@ out:
     return rc;
 }
 
+/* ---- strokes ---------------------------------------------------------------------------- */
+
+hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_fraction, char *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!(val_fraction >= 0 && val_fraction < 1))
+        return hyper_fail(err, HYPER_ERR_ARG, "validation fraction %g must be in [0, 1)", val_fraction);
+    strokes_init(&c->set);
+    hyper_status st = strokes_load(&c->set, spec, err);
+    if (st != HYPER_OK) {
+        strokes_free(&c->set);
+        return st;
+    }
+    /* a line of one point predicts nothing */
+    int32_t kept = 0;
+    for (int32_t k = 0; k < c->set.n; k++) {
+        stroke_line *ln = &c->set.lines[k];
+        if (ln->npoints >= 2) {
+            c->set.lines[kept++] = *ln;
+        } else {
+            free(ln->text);
+            free(ln->pts);
+        }
+    }
+    c->dropped = c->set.n - kept;
+    c->set.n = kept;
+    c->dropped += strokes_drop_outliers(&c->set, STROKES_OUTLIER_LIMIT);
+    if (c->set.n < 1) {
+        stroke_corpus_free(c);
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: no line with at least two points", spec);
+    }
+    c->n_train = c->set.n - (int32_t)((double)c->set.n * val_fraction);
+    if (c->n_train < 1)
+        c->n_train = 1;
+    stroke_set train = c->set;
+    train.n = c->n_train;
+    c->stats = strokes_stats(&train);
+    return HYPER_OK;
+}
+
+void stroke_corpus_free(stroke_corpus *c)
+{
+    strokes_free(&c->set);
+    memset(c, 0, sizeof *c);
+}
+
+void strokes_normalise(const stroke_stats *st, const float *raw, double scale, real *x)
+{
+    x[0] = (real)((raw[0] * scale - st->mean_x) / st->std_x);
+    x[1] = (real)((raw[1] * scale - st->mean_y) / st->std_y);
+    x[2] = raw[2];
+}
+
+hyper_status strokes_stats_from_meta(const checkpoint *ck, stroke_stats *st, char *err)
+{
+    const char *keys[4] = {"strokes.mean_x", "strokes.mean_y", "strokes.std_x", "strokes.std_y"};
+    double v[4];
+    for (int k = 0; k < 4; k++) {
+        const char *s = checkpoint_meta(ck, keys[k]);
+        char *end = NULL;
+        v[k] = s ? strtod(s, &end) : NAN;
+        if (!s || *end || !isfinite(v[k]) || (k >= 2 && !(v[k] > 0)))
+            return hyper_fail(err, HYPER_ERR_FORMAT, "the model has no valid %s: it is not a handwriting model", keys[k]);
+    }
+    *st = (stroke_stats){v[0], v[1], v[2], v[3]};
+    return HYPER_OK;
+}
+
+/* The indices of lines[0..n) ordered by length (ties by index), so that lines of similar
+ * length can be run side by side and little of a batch is padding.  Newly allocated. */
+static int32_t *sort_by_length(const stroke_line *lines, int32_t n)
+{
+    int32_t *idx = malloc((size_t)n * sizeof *idx), *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!idx || !tmp) {
+        free(idx);
+        free(tmp);
+        return NULL;
+    }
+    for (int32_t k = 0; k < n; k++)
+        idx[k] = k;
+    /* bottom-up merge sort: stable, and needs no global state for its comparison */
+    for (int32_t w = 1; w < n; w *= 2) {
+        for (int32_t lo = 0; lo < n; lo += 2 * w) {
+            int32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int32_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi)
+                tmp[o++] = lines[idx[b]].npoints < lines[idx[a]].npoints ? idx[b++] : idx[a++];
+            while (a < mid)
+                tmp[o++] = idx[a++];
+            while (b < hi)
+                tmp[o++] = idx[b++];
+        }
+        int32_t *sw = idx;
+        idx = tmp;
+        tmp = sw;
+    }
+    free(tmp);
+    return idx;
+}
+
+/* The inputs, targets and mask of steps [t0, t0 + T) of the lines lines[k] (k < B; NULL
+ * for an empty stream), each scaled by scale[k]: the input at step t is point t of the
+ * line, the target point t + 1. */
+static void strokes_window(const stroke_stats *st, const stroke_line *const *lines,
+                           const float *scale, int32_t B, int32_t T, int32_t t0, real *x,
+                           float *tgt, float *mask)
+{
+    for (int32_t t = 0; t < T; t++)
+        for (int32_t b = 0; b < B; b++) {
+            const size_t r = (size_t)t * B + b;
+            const stroke_line *ln = lines[b];
+            const int32_t i = t0 + t;
+            if (ln && i + 1 < ln->npoints) {
+                const float sc = scale ? scale[b] : 1.0f;
+                strokes_normalise(st, ln->pts + 3 * i, sc, x + 3 * r);
+                real y[3];
+                strokes_normalise(st, ln->pts + 3 * (i + 1), sc, y);
+                tgt[3 * r] = (float)y[0];
+                tgt[3 * r + 1] = (float)y[1];
+                tgt[3 * r + 2] = (float)y[2];
+                mask[r] = 1;
+            } else {
+                x[3 * r] = x[3 * r + 1] = x[3 * r + 2] = 0;
+                tgt[3 * r] = tgt[3 * r + 1] = tgt[3 * r + 2] = 0;
+                mask[r] = 0;
+            }
+        }
+}
+
+hyper_status model_eval_strokes(const model *m, const stroke_stats *st, const stroke_line *lines,
+                                int32_t n, int32_t streams, int32_t seq, double *loss,
+                                size_t *points, char *err)
+{
+    if (m->cfg.inputs != 3 || mdn_mixtures(m->cfg.outputs) < 1)
+        return hyper_fail(err, HYPER_ERR_ARG, "the model is not a handwriting model");
+    if (n < 1 || streams < 1 || seq < 1)
+        return hyper_fail(err, HYPER_ERR_ARG, "evaluation needs lines, streams and seq");
+    const int32_t S = streams < n ? streams : n;
+    model_state state;
+    hyper_status rc = model_state_init(&state, &m->cfg, S, err);
+    if (rc != HYPER_OK)
+        return rc;
+    model_train_ws *ws = model_train_ws_new(&m->cfg, S, seq);
+    real *x = malloc((size_t)S * seq * 3 * sizeof *x);
+    float *tgt = malloc((size_t)S * seq * 4 * sizeof *tgt);
+    const stroke_line **group = calloc((size_t)S, sizeof *group);
+    int32_t *order = sort_by_length(lines, n);
+    if (!ws || !x || !tgt || !group || !order) {
+        rc = hyper_fail(err, HYPER_ERR_NOMEM, "cannot allocate the evaluation workspace");
+        goto out;
+    }
+    double total = 0;
+    size_t count = 0;
+    for (int32_t g = 0; g < n; g += S) {
+        int32_t len = 0;
+        for (int32_t b = 0; b < S; b++) {
+            group[b] = g + b < n ? &lines[order[g + b]] : NULL;
+            if (group[b] && group[b]->npoints - 1 > len)
+                len = group[b]->npoints - 1;
+            if (group[b])
+                count += group[b]->npoints > 0 ? (size_t)group[b]->npoints - 1 : 0;
+        }
+        model_state_zero(&state);
+        for (int32_t t0 = 0; t0 < len; t0 += seq) {
+            strokes_window(st, group, NULL, S, seq, t0, x, tgt, tgt + (size_t)S * seq * 3);
+            total += model_forward_strokes(m, &state, ws, x, tgt, tgt + (size_t)S * seq * 3, NULL, NULL);
+        }
+    }
+    *loss = total / n;
+    if (points)
+        *points = count;
+out:
+    free(x);
+    free(tgt);
+    free(group);
+    free(order);
+    model_train_ws_free(ws);
+    model_state_free(&state);
+    return rc;
+}
+
 /* ---- the training run -------------------------------------------------------------- */
 
 struct trainer {
     model m;
     train_params tp;
-    const corpus *data;
+    train_data data;
     real *grad, *am, *av;   /* (P) gradient and Adam moments */
     model_state state;      /* (B) carried across segments */
     model_train_ws *ws;
     hyper_rng rng;          /* dropout masks */
     int64_t step;
-    size_t slice;           /* characters per stream */
-    size_t pos;             /* where each stream's next segment starts in its slice */
-    int32_t *in, *tg;       /* (T, B) */
-    double val_bpc;
+    size_t pos;             /* text: where each stream's next segment starts in its slice;
+                             * strokes: the step within the current batch of lines */
+    double val_loss;
     uint64_t data_hash;
+    /* text */
+    size_t slice;           /* characters per stream */
+    int32_t *in, *tg;       /* (T, B) */
+    /* strokes */
+    hyper_rng data_rng;     /* draws the lines of each batch and their scale */
+    hyper_rng batch_rng;    /* data_rng as it was before the current batch was drawn */
+    int32_t *by_length;     /* (n_train) training line indices, shortest first */
+    const stroke_line **lines; /* (B) the current batch */
+    float *scale;           /* (B) its ±10% augmentation */
+    int32_t batch_len;      /* predictions in its longest line */
+    real *x;                /* (T, B, 3) */
+    float *tgt, *mask;      /* (T, B, 3), (T, B) */
+    int64_t items;          /* characters or points predicted, over the run */
 };
 
-static uint64_t ids_hash(const int32_t *ids, size_t n)
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the id bytes */
-    const unsigned char *p = (const unsigned char *)ids;
-    for (size_t k = 0; k < n * sizeof *ids; k++)
+    const unsigned char *p = data;
+    for (size_t k = 0; k < n; k++)
         h = (h ^ p[k]) * 1099511628211ULL;
     return h;
 }
 
+#define FNV_OFFSET 1469598103934665603ULL
+
+/* Identifies the training data, so that a resume on different data is refused. */
+static uint64_t data_hash(const train_data *d)
+{
+    if (d->text)
+        return fnv1a(FNV_OFFSET, d->text->ids, d->text->n * sizeof *d->text->ids);
+    uint64_t h = FNV_OFFSET;
+    for (int32_t k = 0; k < d->strokes->set.n; k++) {
+        const stroke_line *ln = &d->strokes->set.lines[k];
+        h = fnv1a(h, &ln->npoints, sizeof ln->npoints);
+        h = fnv1a(h, ln->pts, (size_t)ln->npoints * 3 * sizeof *ln->pts);
+    }
+    return h;
+}
+
 static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const train_params *tp,
-                                  const corpus *data, char *err)
+                                  const train_data *data, char *err)
 {
     *out = NULL;
     hyper_status st = train_params_check(tp, err);
     if (st != HYPER_OK)
         return st;
-    if (cfg->inputs != 0 || cfg->outputs != data->voc.size)
-        return hyper_fail(err, HYPER_ERR_ARG, "the model's vocabulary (%d) does not match the corpus (%d)",
-                          cfg->outputs, data->voc.size);
-    const size_t slice = data->n_train / (size_t)tp->batch;
-    if (slice <= (size_t)tp->seq + 1)
+    if (!data->text == !data->strokes)
+        return hyper_fail(err, HYPER_ERR_ARG, "a run trains on either a text or a stroke set");
+    size_t slice = 0;
+    if (data->text) {
+        if (cfg->inputs != 0 || cfg->outputs != data->text->voc.size)
+            return hyper_fail(err, HYPER_ERR_ARG, "the model's vocabulary (%d) does not match the corpus (%d)",
+                              cfg->outputs, data->text->voc.size);
+        slice = data->text->n_train / (size_t)tp->batch;
+        if (slice <= (size_t)tp->seq + 1)
+            return hyper_fail(err, HYPER_ERR_ARG,
+                              "the training text (%zu characters) is too short for batch %d × seq %d",
+                              data->text->n_train, tp->batch, tp->seq);
+    } else if (cfg->inputs != 3 || mdn_mixtures(cfg->outputs) < 1) {
         return hyper_fail(err, HYPER_ERR_ARG,
-                          "the training text (%zu characters) is too short for batch %d × seq %d",
-                          data->n_train, tp->batch, tp->seq);
+                          "a handwriting model reads 3 inputs and has 1 + 6M outputs (got %d and %d)",
+                          cfg->inputs, cfg->outputs);
+    }
     trainer *t = calloc(1, sizeof *t);
     if (!t)
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
@@ -231,31 +450,48 @@ static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const 
         free(t);
         return st;
     }
+    const size_t BT = (size_t)tp->batch * tp->seq;
     t->tp = *tp;
-    t->data = data;
+    t->data = *data;
     t->slice = slice;
-    t->val_bpc = NAN;
-    t->data_hash = ids_hash(data->ids, data->n);
+    t->val_loss = NAN;
+    t->data_hash = data_hash(data);
     t->grad = calloc(t->m.size, sizeof(real));
     t->am = calloc(t->m.size, sizeof(real));
     t->av = calloc(t->m.size, sizeof(real));
-    t->in = malloc(2 * (size_t)tp->batch * tp->seq * sizeof(int32_t));
     t->ws = model_train_ws_new(cfg, tp->batch, tp->seq);
+    int ok = t->grad && t->am && t->av && t->ws;
+    if (data->text) {
+        t->in = malloc(2 * BT * sizeof(int32_t));
+        ok = ok && t->in;
+        if (t->in)
+            t->tg = t->in + BT;
+    } else {
+        t->lines = calloc((size_t)tp->batch, sizeof *t->lines);
+        t->by_length = sort_by_length(data->strokes->set.lines, data->strokes->n_train);
+        ok = ok && t->by_length;
+        t->scale = calloc((size_t)tp->batch, sizeof *t->scale);
+        t->x = malloc(BT * 3 * sizeof *t->x);
+        t->tgt = malloc(BT * 4 * sizeof *t->tgt);
+        ok = ok && t->lines && t->scale && t->x && t->tgt;
+        if (t->tgt)
+            t->mask = t->tgt + BT * 3;
+    }
     st = model_state_init(&t->state, cfg, tp->batch, err);
-    if (st == HYPER_OK && (!t->grad || !t->am || !t->av || !t->in || !t->ws))
+    if (st == HYPER_OK && !ok)
         st = hyper_fail(err, HYPER_ERR_NOMEM, "cannot allocate the training workspace");
     if (st != HYPER_OK) {
         trainer_free(t);
         return st;
     }
-    t->tg = t->in + (size_t)tp->batch * tp->seq;
     hyper_rng_seed(&t->rng, tp->seed ^ 0xd1e5u);
+    hyper_rng_seed(&t->data_rng, tp->seed ^ 0x11e5u);
     *out = t;
     return HYPER_OK;
 }
 
 hyper_status trainer_new(trainer **out, const model_config *cfg, const train_params *tp,
-                         const corpus *data, char *err)
+                         const train_data *data, char *err)
 {
     hyper_status st = trainer_alloc(out, cfg, tp, data, err);
     if (st == HYPER_OK)
@@ -274,26 +510,88 @@ void trainer_free(trainer *t)
     free(t->am);
     free(t->av);
     free(t->in);
+    free(t->lines);
+    free(t->by_length);
+    free(t->scale);
+    free(t->x);
+    free(t->tgt);
     free(t);
 }
 
 int64_t trainer_steps_done(const trainer *t) { return t->step; }
 const model *trainer_model(const trainer *t) { return &t->m; }
 
-double trainer_step(trainer *t)
+/* Draws the next batch of training lines and their ±10% scale from data_rng, remembering
+ * the generator as it was so that a checkpoint can redraw the same batch. */
+static void strokes_draw_batch(trainer *t)
+{
+    const stroke_corpus *sc = t->data.strokes;
+    t->batch_rng = t->data_rng;
+    t->batch_len = 0;
+    /* the batch comes from a window of BATCH_WINDOW × B lines of similar length placed at
+     * random in the length order: every line can be drawn, and the padding stays small */
+    const int32_t n = sc->n_train;
+    const int64_t want = (int64_t)BATCH_WINDOW * t->tp.batch;
+    const int32_t w = want < n ? (int32_t)want : n;
+    int64_t from = (int64_t)(hyper_rng_next(&t->data_rng) % (uint64_t)n) - w / 2;
+    from = from < 0 ? 0 : (from > n - w ? n - w : from);
+    for (int32_t b = 0; b < t->tp.batch; b++) {
+        const int32_t pick = t->by_length[from + (int64_t)(hyper_rng_next(&t->data_rng) % (uint64_t)w)];
+        const stroke_line *ln = &sc->set.lines[pick];
+        t->lines[b] = ln;
+        t->scale[b] = (float)(0.9 + 0.2 * hyper_rng_uniform(&t->data_rng));
+        if (ln->npoints - 1 > t->batch_len)
+            t->batch_len = ln->npoints - 1;
+    }
+}
+
+/* The gradient of one segment: text or strokes.  Returns the segment's mean loss (nats per
+ * character or per point). */
+static double segment_gradient(trainer *t)
 {
     const int32_t B = t->tp.batch, T = t->tp.seq;
-    const int32_t *ids = t->data->ids;
-    for (int32_t s = 0; s < T; s++)
-        for (int32_t b = 0; b < B; b++) {
-            size_t at = (size_t)b * t->slice + t->pos + (size_t)s;
-            t->in[s * B + b] = ids[at];
-            t->tg[s * B + b] = ids[at + 1];
-        }
-    memset(t->grad, 0, t->m.size * sizeof(real));
     dropout_spec drop = {t->tp.keep, &t->rng};
-    double loss = model_forward_charlm(&t->m, &t->state, t->ws, t->in, t->tg, &drop);
-    model_backward_charlm(&t->m, t->ws, t->grad);
+    if (t->data.text) {
+        const int32_t *ids = t->data.text->ids;
+        for (int32_t s = 0; s < T; s++)
+            for (int32_t b = 0; b < B; b++) {
+                size_t at = (size_t)b * t->slice + t->pos + (size_t)s;
+                t->in[s * B + b] = ids[at];
+                t->tg[s * B + b] = ids[at + 1];
+            }
+        double loss = model_forward_charlm(&t->m, &t->state, t->ws, t->in, t->tg, &drop);
+        model_backward_charlm(&t->m, t->ws, t->grad);
+        t->items += (int64_t)B * T;
+        /* the next segment continues each stream; at the end of the slices all start over */
+        t->pos += (size_t)T;
+        if (t->pos + (size_t)T >= t->slice) {
+            t->pos = 0;
+            model_state_zero(&t->state);
+        }
+        return loss;
+    }
+    if (t->pos == 0) {
+        strokes_draw_batch(t);
+        model_state_zero(&t->state);
+    }
+    strokes_window(&t->data.strokes->stats, t->lines, t->scale, B, T, (int32_t)t->pos, t->x,
+                   t->tgt, t->mask);
+    double count = 0;
+    for (size_t r = 0; r < (size_t)B * T; r++)
+        count += t->mask[r];
+    double loss = model_forward_strokes(&t->m, &t->state, t->ws, t->x, t->tgt, t->mask, &drop, NULL);
+    model_backward_strokes(&t->m, t->ws, t->grad, (real)(1.0 / count));
+    t->items += (int64_t)count;
+    t->pos += (size_t)T;
+    if (t->pos >= (size_t)t->batch_len)
+        t->pos = 0;
+    return loss / count;
+}
+
+double trainer_step(trainer *t)
+{
+    memset(t->grad, 0, t->m.size * sizeof(real));
+    double loss = segment_gradient(t);
     /* clip by global norm, then Adam with bias correction */
     double norm = 0;
     for (size_t k = 0; k < t->m.size; k++)
@@ -311,31 +609,43 @@ double trainer_step(trainer *t)
         t->av[k] = (real)v1;
         t->m.block[k] -= (real)(lr_t * m1 / (sqrt(v1) + ADAM_EPS));
     }
-    /* the next segment continues each stream; at the end of the slices all start over */
-    t->pos += (size_t)T;
-    if (t->pos + (size_t)T >= t->slice) {
-        t->pos = 0;
-        model_state_zero(&t->state);
-    }
     return loss;
+}
+
+/* 1 when the data has a validation part to evaluate. */
+static int has_validation(const trainer *t)
+{
+    if (t->data.text)
+        return t->data.text->n - t->data.text->n_train >= 2;
+    return t->data.strokes->set.n > t->data.strokes->n_train;
 }
 
 double trainer_eval(trainer *t)
 {
-    const corpus *d = t->data;
-    size_t n = d->n - d->n_train;
-    if (t->tp.eval_chars > 0 && (size_t)t->tp.eval_chars < n)
-        n = (size_t)t->tp.eval_chars;
-    double bpc = NAN;
-    if (model_eval_bpc(&t->m, d->ids + d->n_train, n, EVAL_STREAMS, t->tp.seq, &bpc, NULL, NULL) != HYPER_OK)
-        bpc = NAN;
-    t->val_bpc = bpc;
-    return bpc;
+    double v = NAN;
+    if (t->data.text) {
+        const corpus *d = t->data.text;
+        size_t n = d->n - d->n_train;
+        if (t->tp.eval_limit > 0 && (size_t)t->tp.eval_limit < n)
+            n = (size_t)t->tp.eval_limit;
+        if (model_eval_bpc(&t->m, d->ids + d->n_train, n, EVAL_STREAMS, t->tp.seq, &v, NULL, NULL) != HYPER_OK)
+            v = NAN;
+    } else {
+        const stroke_corpus *sc = t->data.strokes;
+        int32_t n = sc->set.n - sc->n_train;
+        if (t->tp.eval_limit > 0 && t->tp.eval_limit < n)
+            n = (int32_t)t->tp.eval_limit;
+        if (n < 1 || model_eval_strokes(&t->m, &sc->stats, sc->set.lines + sc->n_train, n, EVAL_STREAMS,
+                                         t->tp.seq, &v, NULL, NULL) != HYPER_OK)
+            v = NAN;
+    }
+    t->val_loss = v;
+    return v;
 }
 
 /* ---- checkpoints --------------------------------------------------------------------- */
 
-#define META_NUM 16
+#define META_NUM 24
 
 typedef struct {
     char buf[META_NUM][80];
@@ -356,18 +666,50 @@ static void meta_add(meta_list *ml, const char *key, const char *fmt, ...)
     ml->n++;
 }
 
+static void rng_meta(meta_list *ml, const char *key, const hyper_rng *r)
+{
+    meta_add(ml, key, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
+             r->s[2], r->s[3]);
+}
+
+static hyper_status rng_from_meta(const checkpoint *ck, const char *key, hyper_rng *r, char *err)
+{
+    const char *v = checkpoint_meta(ck, key);
+    if (!v || strlen(v) != 64)
+        return hyper_fail(err, HYPER_ERR_FORMAT, "training metadata %s is missing or malformed", key);
+    for (int k = 0; k < 4; k++) {
+        char word[17];
+        memcpy(word, v + 16 * k, 16);
+        word[16] = 0;
+        r->s[k] = strtoull(word, NULL, 16);
+    }
+    return HYPER_OK;
+}
+
 static void summary_meta(const trainer *t, meta_list *ml)
 {
-    meta_add(ml, "kind", "charlm");
     meta_add(ml, "train.steps", "%" PRId64, t->step);
-    meta_add(ml, "train.val_bpc", "%.6f", t->val_bpc);
+    if (t->data.text) {
+        meta_add(ml, "kind", "charlm");
+        meta_add(ml, "train.val_bpc", "%.6f", t->val_loss);
+        return;
+    }
+    const stroke_stats *st = &t->data.strokes->stats;
+    meta_add(ml, "kind", "handwriting");
+    meta_add(ml, "train.val_loss", "%.6f", t->val_loss);
+    meta_add(ml, "strokes.mean_x", "%.17g", st->mean_x);
+    meta_add(ml, "strokes.mean_y", "%.17g", st->mean_y);
+    meta_add(ml, "strokes.std_x", "%.17g", st->std_x);
+    meta_add(ml, "strokes.std_y", "%.17g", st->std_y);
 }
+
+static const vocab *data_vocab(const trainer *t) { return t->data.text ? &t->data.text->voc : NULL; }
 
 hyper_status trainer_save_model(const trainer *t, const char *path, char *err)
 {
     meta_list ml = {.n = 0};
     summary_meta(t, &ml);
-    return checkpoint_save(path, &t->m, &t->data->voc, ml.kv, ml.n, NULL, 0, err);
+    return checkpoint_save(path, &t->m, data_vocab(t), ml.kv, ml.n, NULL, 0, err);
 }
 
 hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *err)
@@ -375,15 +717,19 @@ hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *e
     meta_list ml = {.n = 0};
     summary_meta(t, &ml);
     meta_add(&ml, "train.pos", "%zu", t->pos);
-    meta_add(&ml, "train.rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
-             t->rng.s[0], t->rng.s[1], t->rng.s[2], t->rng.s[3]);
+    rng_meta(&ml, "train.rng", &t->rng);
+    if (t->data.strokes)
+        rng_meta(&ml, "train.data_rng", t->pos ? &t->batch_rng : &t->data_rng);
     meta_add(&ml, "train.batch", "%d", t->tp.batch);
     meta_add(&ml, "train.seq", "%d", t->tp.seq);
     meta_add(&ml, "train.lr", "%.17g", t->tp.lr);
     meta_add(&ml, "train.clip", "%.17g", t->tp.clip);
     meta_add(&ml, "train.keep", "%.17g", t->tp.keep);
     meta_add(&ml, "train.seed", "%" PRIu64, t->tp.seed);
-    meta_add(&ml, "train.data_chars", "%zu", t->data->n);
+    if (t->data.text)
+        meta_add(&ml, "train.data_chars", "%zu", t->data.text->n);
+    else
+        meta_add(&ml, "train.data_lines", "%d", t->data.strokes->set.n);
     meta_add(&ml, "train.data_hash", "%016" PRIx64, t->data_hash);
     const int64_t P = (int64_t)t->m.size;
     ckpt_tensor extra[3] = {
@@ -391,7 +737,7 @@ hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *e
         {"optim.v", 1, {P, 0, 0}, t->av},
         {"train.state", 2, {t->state.batch, (int64_t)(t->state.size / (size_t)t->state.batch), 0}, t->state.block},
     };
-    return checkpoint_save(path, &t->m, &t->data->voc, ml.kv, ml.n, extra, 3, err);
+    return checkpoint_save(path, &t->m, data_vocab(t), ml.kv, ml.n, extra, 3, err);
 }
 
 /* Compares one recorded training parameter with the one asked for now. */
@@ -408,7 +754,7 @@ static hyper_status resume_match(const checkpoint *ck, const char *key, const ch
 }
 
 hyper_status trainer_resume(trainer **out, const char *path, const train_params *tp,
-                            const corpus *data, char *err)
+                            const train_data *data, char *err)
 {
     *out = NULL;
     checkpoint *ck = NULL;
@@ -437,25 +783,30 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
     snprintf(want, sizeof want, "%016" PRIx64, t->data_hash);
     if ((st = resume_match(ck, "train.data_hash", want, err)) != HYPER_OK) {
         if (st == HYPER_ERR_ARG)
-            hyper_fail(err, st, "the training text differs from the one the checkpoint was trained on");
+            hyper_fail(err, st, "the training data differs from the data the checkpoint was trained on");
         goto fail;
     }
     const char *step = checkpoint_meta(ck, "train.steps"), *pos = checkpoint_meta(ck, "train.pos");
-    const char *rng = checkpoint_meta(ck, "train.rng"), *val = checkpoint_meta(ck, "train.val_bpc");
-    if (!step || !pos || !rng || strlen(rng) != 64) {
+    const char *val = checkpoint_meta(ck, data->text ? "train.val_bpc" : "train.val_loss");
+    if (!step || !pos) {
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: training metadata is incomplete", path);
         goto fail;
     }
+    if ((st = rng_from_meta(ck, "train.rng", &t->rng, err)) != HYPER_OK)
+        goto fail;
     t->step = strtoll(step, NULL, 10);
     t->pos = strtoull(pos, NULL, 10);
-    for (int k = 0; k < 4; k++) {
-        char word[17];
-        memcpy(word, rng + 16 * k, 16);
-        word[16] = 0;
-        t->rng.s[k] = strtoull(word, NULL, 16);
+    t->val_loss = val ? strtod(val, NULL) : NAN;
+    if (data->strokes) {
+        /* redraw the batch the run was in the middle of */
+        if ((st = rng_from_meta(ck, "train.data_rng", &t->data_rng, err)) != HYPER_OK)
+            goto fail;
+        if (t->pos > 0)
+            strokes_draw_batch(t);
     }
-    t->val_bpc = val ? strtod(val, NULL) : NAN;
-    if (t->pos + (size_t)tp->seq >= t->slice || t->step < 0) {
+    const int pos_bad = data->text ? t->pos + (size_t)tp->seq >= t->slice
+                                   : (t->pos > 0 && t->pos >= (size_t)t->batch_len);
+    if (pos_bad || t->step < 0) {
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: training position out of range", path);
         goto fail;
     }
@@ -491,7 +842,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
 {
     const double start = now_seconds();
     double window_start = start, window_loss = 0;
-    int64_t window_steps = 0;
+    int64_t window_steps = 0, window_items = t->items;
     const int64_t first = t->step;
     if (report_every < 1)
         report_every = 1;
@@ -501,7 +852,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
         const int64_t s = t->step;
         const int last = s == t->tp.steps;
         const int eval = last || (t->tp.eval_every > 0 && s % t->tp.eval_every == 0);
-        if (eval && t->data->n - t->data->n_train >= 2)
+        if (eval && has_validation(t))
             trainer_eval(t);
         if (ckpt_path && (last || (t->tp.checkpoint_every > 0 && s % t->tp.checkpoint_every == 0))) {
             hyper_status st = trainer_save_checkpoint(t, ckpt_path, err);
@@ -513,15 +864,17 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
             train_progress p = {
                 .step = s,
                 .steps = t->tp.steps,
-                .train_bpc = window_loss / (double)window_steps / M_LN2,
-                .val_bpc = t->val_bpc,
-                .chars_per_sec = (double)window_steps * t->tp.batch * t->tp.seq / fmax(now - window_start, 1e-9),
+                .strokes = t->data.strokes != NULL,
+                .train_loss = window_loss / (double)window_steps / (t->data.text ? M_LN2 : 1.0),
+                .val_loss = t->val_loss,
+                .items_per_sec = (double)(t->items - window_items) / fmax(now - window_start, 1e-9),
                 .elapsed = now - start,
                 .evaluated = eval,
             };
             p.eta = (now - start) / (double)(s - first) * (double)(t->tp.steps - s);
             window_loss = 0;
             window_steps = 0;
+            window_items = t->items;
             window_start = now;
             if (report(&p, user))
                 return hyper_fail(err, HYPER_ERR_CANCELLED, "training stopped at step %" PRId64, s);

@@ -1,6 +1,8 @@
 /*
  * trainer.h — truncated BPTT with Adam and global-norm clipping over B parallel streams,
- * each a contiguous slice of the training text; evaluation in bits per character.
+ * for character models (each stream a contiguous slice of the training text; evaluated in
+ * bits per character) and handwriting models (each stream one line of strokes at a time;
+ * evaluated in mean negative log-likelihood per line, nats, the paper's measure).
  *
  * One code path serves the `hyper train` command and (later) the daemon's training jobs:
  * the caller owns the loop's rhythm through trainer_step and the progress callback.
@@ -9,7 +11,9 @@
 #define HYPER_TRAINER_H
 
 #include "common.h"
+#include "checkpoint.h"
 #include "model.h"
+#include "strokes.h"
 #include "vocab.h"
 
 #define TRAIN_MAX_BATCH 4096
@@ -25,7 +29,7 @@ typedef struct {
     uint64_t seed;        /* weights, dropout masks */
     int32_t eval_every;   /* steps between validation runs (0 = only at the end) */
     int32_t checkpoint_every; /* steps between checkpoints (0 = only at the end) */
-    int64_t eval_chars;   /* validation characters used per run (0 = all) */
+    int64_t eval_limit;   /* validation characters (text) or lines (strokes) per run, 0 = all */
 } train_params;
 
 /* Defaults: B 32, T 100, lr 2e-3, clip 1, keep 1, 1000 steps, seed 1, eval every 100,
@@ -51,6 +55,41 @@ void corpus_free(corpus *c);
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
 hyper_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err);
 
+/* A stroke dataset ready for training: its lines (with fewer than two points and outlier
+ * lines removed), a fixed split, and the normalisation statistics of the training lines. */
+typedef struct {
+    stroke_set set;       /* owned */
+    int32_t n_train;      /* lines [0, n_train) train, the rest validation */
+    stroke_stats stats;
+    int32_t dropped;      /* lines removed as too short or outliers */
+} stroke_corpus;
+
+/* A move beyond this many standard deviations marks a line as an outlier (strokes.h). */
+#define STROKES_OUTLIER_LIMIT 40.0
+
+/* Loads a spec of strokes_load ("synthetic:N", an IAM directory or file, a .json file),
+ * cleans it and splits off the last val_fraction of its lines. */
+hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_fraction, char *err);
+void stroke_corpus_free(stroke_corpus *c);
+
+/* Normalises one raw offset point (dx, dy, eos), scaled by `scale` first, into model input. */
+void strokes_normalise(const stroke_stats *st, const float *raw, double scale, real *x);
+/* Reads a handwriting model's normalisation back from its checkpoint metadata. */
+hyper_status strokes_stats_from_meta(const checkpoint *ck, stroke_stats *st, char *err);
+
+/* Mean negative log-likelihood per line (nats; lower is better) of lines[0..n) under a
+ * handwriting model, each line from a zero state, `streams` lines side by side, `seq`
+ * steps per forward pass.  *points (may be NULL) receives how many points were predicted. */
+hyper_status model_eval_strokes(const model *m, const stroke_stats *st, const stroke_line *lines,
+                                int32_t n, int32_t streams, int32_t seq, double *loss,
+                                size_t *points, char *err);
+
+/* What a run trains on: exactly one of the two is set. */
+typedef struct {
+    const corpus *text;             /* character model */
+    const stroke_corpus *strokes;   /* handwriting model */
+} train_data;
+
 /* Bits per character of ids[0..n) under m: the text is cut into `streams` contiguous slices
  * run side by side from a zero state, T = seq steps at a time; every character after the
  * first of its slice is predicted once.  *count (may be NULL) receives how many were. */
@@ -59,9 +98,12 @@ hyper_status model_eval_bpc(const model *m, const int32_t *ids, size_t n, int32_
 
 typedef struct {
     int64_t step, steps;  /* done, total */
-    double train_bpc;     /* mean training loss since the last report, in bits per char */
-    double val_bpc;       /* the latest validation bpc, NaN before the first */
-    double chars_per_sec; /* training throughput since the last report */
+    int strokes;          /* 1 for a handwriting run: the units below change */
+    double train_loss;    /* mean training loss since the last report: bits per character,
+                           * or nats per point */
+    double val_loss;      /* the latest validation: bits per character, or mean nats per
+                           * line; NaN before the first */
+    double items_per_sec; /* training characters or points per second since the last report */
     double elapsed;       /* seconds since this run started */
     double eta;           /* seconds to the end at the current rate */
     int evaluated;        /* 1 when this report carries a new validation figure */
@@ -70,20 +112,22 @@ typedef struct {
 /* A training run: model, optimizer state, data cursor and carried recurrent state. */
 typedef struct trainer trainer;
 
-/* Starts a fresh run of cfg on the corpus (borrowed; must outlive the trainer). */
+/* Starts a fresh run of cfg on the data (borrowed; must outlive the trainer).  A character
+ * model needs inputs 0 and outputs = the corpus vocabulary; a handwriting model inputs 3
+ * and outputs 1 + 6M (mdn.h). */
 hyper_status trainer_new(trainer **out, const model_config *cfg, const train_params *tp,
-                         const corpus *data, char *err);
+                         const train_data *data, char *err);
 /* Resumes the run saved in a training checkpoint (trainer_save_checkpoint): weights, Adam
  * moments, step, RNG, data cursor and recurrent state, so that it continues exactly as if
  * it had not stopped.  tp->steps may be larger than before; every other parameter and
  * the corpus must match what the checkpoint recorded, or HYPER_ERR_ARG says which. */
 hyper_status trainer_resume(trainer **out, const char *path, const train_params *tp,
-                            const corpus *data, char *err);
+                            const train_data *data, char *err);
 void trainer_free(trainer *t);
 
 /* One optimizer step; returns the segment's mean loss in nats. */
 double trainer_step(trainer *t);
-/* Validation bpc now. */
+/* Validation bpc (text) or mean log-loss per line (strokes) now. */
 double trainer_eval(trainer *t);
 int64_t trainer_steps_done(const trainer *t);
 const model *trainer_model(const trainer *t);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 Suite *kernels_suite(void);
+Suite *mdn_suite(void);
 #ifdef HYPER_F64
 Suite *grad_suite(void);
 #else
@@ -16,6 +17,9 @@ Suite *sampler_suite(void);
 Suite *checkpoint_suite(void);
 Suite *engine_suite(void);
 Suite *training_suite(void);
+Suite *strokes_suite(void);
+Suite *hershey_suite(void);
+Suite *handwriting_suite(void);
 #endif
 
 int main(void)
@@ -23,13 +27,18 @@ int main(void)
 #ifdef HYPER_F64
     SRunner *sr = srunner_create(grad_suite());
     srunner_add_suite(sr, kernels_suite());
+    srunner_add_suite(sr, mdn_suite());
 #else
     SRunner *sr = srunner_create(vocab_suite());
     srunner_add_suite(sr, sampler_suite());
     srunner_add_suite(sr, checkpoint_suite());
     srunner_add_suite(sr, engine_suite());
     srunner_add_suite(sr, training_suite());
+    srunner_add_suite(sr, strokes_suite());
+    srunner_add_suite(sr, hershey_suite());
+    srunner_add_suite(sr, handwriting_suite());
     srunner_add_suite(sr, kernels_suite());
+    srunner_add_suite(sr, mdn_suite());
 #endif
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

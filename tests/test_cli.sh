@@ -68,6 +68,35 @@ ev=$("$HYPER" eval --model "$model" --data "$tmp/text.txt" | tail -n 1)
 printf 'naïve\n' > "$tmp/other.txt"
 expect_fail "eval names unknown characters" "U+00EF" "$HYPER" eval --model "$model" --data "$tmp/other.txt"
 
+# --- handwriting: train on synthetic and JSON strokes, eval, draw -----------------------------
+hw="$tmp/hw.safetensors"
+out=$("$HYPER" train --kind handwriting --data synthetic:40 --out "$hw" --cell hyperlstm --units 24 \
+  --hyper-units 8 --embed 2 --mixtures 3 --batch 4 --seq 50 --steps 6 --eval-every 3 --threads 1 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q "step 6/6" <<<"$out" && grep -q "nats/line" <<<"$out" && [ -s "$hw" ]; then
+  ok "train --kind handwriting on synthetic strokes"; else bad "train handwriting" "$out"; fi
+grep -q "^kind *handwriting" <<<"$("$HYPER" info "$hw")" && ok "info shows a handwriting model" || bad "info handwriting"
+ev=$("$HYPER" eval --model "$hw" --data synthetic:40 --held-out 0.1 | tail -n 1)
+[[ "$ev" =~ ^log-loss:\ -?[0-9]+\.[0-9]+\ nats\ per\ line ]] && ok "eval reports log-loss per line" || bad "eval handwriting" "$ev"
+"$HYPER" handwrite --model "$hw" --seed 3 -n 120 --out "$tmp/a.svg" 2>/dev/null
+"$HYPER" handwrite --model "$hw" --seed 3 -n 120 --out "$tmp/b.svg" 2>/dev/null
+"$HYPER" handwrite --model "$hw" --seed 4 -n 120 --out "$tmp/c.svg" 2>/dev/null
+if grep -q "<svg" "$tmp/a.svg" && grep -q "<path" "$tmp/a.svg" && cmp -s "$tmp/a.svg" "$tmp/b.svg" && ! cmp -s "$tmp/a.svg" "$tmp/c.svg"; then
+  ok "handwrite: SVG, the same for a seed, another for another seed"; else bad "handwrite svg"; fi
+"$HYPER" handwrite --model "$hw" --seed 3 -n 50 --out "$tmp/a.json" 2>/dev/null
+grep -q '"points": 50' "$tmp/a.json" && ok "handwrite --out .json writes the strokes" || bad "handwrite json" "$(head -c 200 "$tmp/a.json")"
+echo '[{"text": "hi", "strokes": [[[0, 0], [5, 3], [9, 1]], [[12, 0], [14, 6]]]}]' > "$tmp/strokes.json"
+out=$("$HYPER" train --kind handwriting --data "$tmp/strokes.json" --out "$tmp/j.safetensors" --cell lstm --units 8 \
+  --mixtures 2 --batch 1 --seq 4 --steps 2 --val-fraction 0 --threads 1 2>&1) && ok "train on JSON strokes" || bad "train json strokes" "$out"
+"$HYPER" handwrite --model "$hw" --prime "$tmp/strokes.json" --seed 3 -n 120 --out "$tmp/p.svg" 2>/dev/null
+! cmp -s "$tmp/a.svg" "$tmp/p.svg" && ok "handwrite --prime continues another pen" || bad "handwrite prime"
+echo '[{"strokes": [[[0, 0], "x"]]}]' > "$tmp/bad.json"
+expect_fail "bad JSON strokes are named" "item 0: stroke 0: point 1" "$HYPER" train --kind handwriting --data "$tmp/bad.json" --out "$tmp/x"
+printf '<WhiteboardCaptureSession><StrokeSet><Stroke><Point x="1"/></Stroke></StrokeSet></WhiteboardCaptureSession>' > "$tmp/bad.xml"
+expect_fail "bad IAM XML is named" "bad.xml" "$HYPER" train --kind handwriting --data "$tmp/bad.xml" --out "$tmp/x"
+expect_fail "handwrite refuses a text model" "not a handwriting model" "$HYPER" handwrite --model "$model"
+expect_fail "handwrite bias out of range" "bias" "$HYPER" handwrite --model "$hw" --bias -2
+expect_fail "unknown kind" "--kind" "$HYPER" train --kind poetry --data x --out y
+
 # --- damaged files are refused with a reason ------------------------------------------------
 head -c 1000 "$model" > "$tmp/cut.safetensors"
 expect_fail "truncated model refused" "cut.safetensors" "$HYPER" info "$tmp/cut.safetensors"
@@ -82,6 +111,11 @@ if [ -f models/charlm.safetensors ]; then
   "$HYPER" info models/charlm.safetensors | grep -q "cell: *lnhyperlstm" && ok "bundled model loads" || bad "bundled model"
   n=$("$HYPER" params --cell lnhyperlstm $("$HYPER" info models/charlm.safetensors | awk '/^units/{print "--units",$2} /^hyper units/{print "--hyper-units",$3} /^embedding/{print "--embed",$2} /^vocabulary/{print "--vocab",$2}') | tail -n 1)
   [ "$n" -le 3000000 ] && ok "bundled model has at most 3M parameters ($n)" || bad "bundled model size" "$n"
+fi
+
+if [ -f models/handwriting.safetensors ]; then
+  "$HYPER" handwrite --model models/handwriting.safetensors -n 300 --out "$tmp/bundled.svg" 2>/dev/null &&
+    grep -q "<path" "$tmp/bundled.svg" && ok "bundled handwriting model draws" || bad "bundled handwriting model"
 fi
 
 echo "$pass passed, $fail failed"

@@ -25,6 +25,8 @@ typedef struct {
     int32_t ids[T * B], targets[T * B];
     real *x;             /* (T, B, I) dense inputs, when cfg.inputs > 0 */
     real *proj;          /* (T, B, N) random projection for the dense loss */
+    int strokes;         /* 1: the handwriting head (inputs 3, M = 2 mixtures) */
+    float pts[T * B * 3], mask[T * B];
     double keep;
     uint64_t drop_seed;
 } gc_case;
@@ -38,7 +40,8 @@ static void randomize(real *p, size_t n, hyper_rng *rng, double scale)
 static void gc_setup(gc_case *gc, cell_kind cell, int layers, int inputs, double keep)
 {
     memset(gc, 0, sizeof *gc);
-    model_config cfg = {cell, layers, 5, 3, 2, inputs, 6};
+    model_config cfg = {cell, layers, 5, 3, 2, inputs, inputs == 3 ? 13 : 6};
+    gc->strokes = inputs == 3;
     char err[HYPER_ERRMSG_MAX];
     ck_assert_int_eq(model_create(&gc->m, &cfg, err), HYPER_OK);
     hyper_rng rng;
@@ -58,6 +61,12 @@ static void gc_setup(gc_case *gc, cell_kind cell, int layers, int inputs, double
         gc->proj = malloc((size_t)T * B * cfg.units * sizeof(real));
         randomize(gc->x, (size_t)T * B * inputs, &rng, 1.0);
         randomize(gc->proj, (size_t)T * B * cfg.units, &rng, 1.0);
+    }
+    for (int k = 0; k < T * B; k++) {
+        gc->pts[3 * k] = (float)hyper_rng_normal(&rng);
+        gc->pts[3 * k + 1] = (float)hyper_rng_normal(&rng);
+        gc->pts[3 * k + 2] = (float)(k % 3 == 0);
+        gc->mask[k] = k == T * B - 1 ? 0.0f : 1.0f; /* the last row is padding */
     }
     gc->keep = keep;
     gc->drop_seed = 99;
@@ -85,6 +94,12 @@ static double gc_loss(gc_case *gc, real *grad)
         double loss = model_forward_charlm(&gc->m, &gc->s, gc->ws, gc->ids, gc->targets, &drop);
         if (grad)
             model_backward_charlm(&gc->m, gc->ws, grad);
+        return loss;
+    }
+    if (gc->strokes) {
+        double loss = model_forward_strokes(&gc->m, &gc->s, gc->ws, gc->x, gc->pts, gc->mask, &drop, NULL);
+        if (grad)
+            model_backward_strokes(&gc->m, gc->ws, grad, 1);
         return loss;
     }
     /* dense input: loss = Σ proj ⊙ h_top (exercises dh_top and the dense input path) */
@@ -154,6 +169,13 @@ START_TEST(grad_dense_input)
 }
 END_TEST
 
+/* The handwriting model: dense (dx, dy, eos) input, mixture-density head, a padded row. */
+START_TEST(grad_strokes)
+{
+    gradcheck((cell_kind)_i, 2, 3, 0.8);
+}
+END_TEST
+
 /* The check the gradient test relies on: a deliberately broken gradient must fail it. */
 START_TEST(grad_check_catches_a_wrong_term)
 {
@@ -187,6 +209,7 @@ Suite *grad_suite(void)
     tcase_add_loop_test(tc, grad_charlm_two_layers, 0, CELL_COUNT);
     tcase_add_loop_test(tc, grad_charlm_dropout, 0, CELL_COUNT);
     tcase_add_loop_test(tc, grad_dense_input, 0, CELL_COUNT);
+    tcase_add_loop_test(tc, grad_strokes, 0, CELL_COUNT);
     tcase_add_test(tc, grad_check_catches_a_wrong_term);
     suite_add_tcase(s, tc);
     return s;

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "handwriting.h"
 #include "linalg.h"
+#include "mdn.h"
 #include "model.h"
 #include "sampler.h"
 #include "trainer.h"
@@ -207,12 +209,14 @@ static int cmd_info(int argc, char **argv)
         printf("hyper units: %d\n", c->hyper_units);
         printf("embedding:   %d\n", c->embed);
     }
-    if (c->inputs)
+    if (hw_model_ok(c))
+        printf("inputs:      %d\nmixtures:    %d (%d outputs)\n", c->inputs, mdn_mixtures(c->outputs), c->outputs);
+    else if (c->inputs)
         printf("inputs:      %d\noutputs:     %d\n", c->inputs, c->outputs);
     else
         printf("vocabulary:  %d\n", c->outputs);
     printf("parameters:  %zu\n", model_param_count(c));
-    const char *keys[] = {"kind", "train.steps", "train.val_bpc", NULL};
+    const char *keys[] = {"kind", "train.steps", "train.val_bpc", "train.val_loss", NULL};
     for (int k = 0; keys[k]; k++) {
         const char *v = checkpoint_meta(ck, keys[k]);
         if (v)
@@ -246,10 +250,13 @@ static int report_progress(const train_progress *p, void *user)
     const report_ctx *rc = user;
     char eta[32], val[32];
     fmt_duration(p->eta, eta, sizeof eta);
-    if (isnan(p->val_bpc))
+    /* text in bits per character; strokes in nats per point, validated per line */
+    const char *unit = p->strokes ? "nats/point" : "bpc", *vunit = p->strokes ? "nats/line" : "bpc";
+    const char *items = p->strokes ? "points/s" : "chars/s";
+    if (isnan(p->val_loss))
         snprintf(val, sizeof val, "-");
     else
-        snprintf(val, sizeof val, "%.4f", p->val_bpc);
+        snprintf(val, sizeof val, p->strokes ? "%.1f" : "%.4f", p->val_loss);
     if (rc->tty) {
         const int width = 30;
         int filled = (int)((double)p->step / (double)p->steps * width);
@@ -257,13 +264,13 @@ static int report_progress(const train_progress *p, void *user)
         for (int k = 0; k < width; k++)
             bar[k] = k < filled ? '#' : '.';
         bar[width] = 0;
-        printf("\r[%s] %" PRId64 "/%" PRId64 " loss %.4f bpc  val %s bpc  %.0f chars/s  ETA %s  ",
-               bar, p->step, p->steps, p->train_bpc, val, p->chars_per_sec, eta);
+        printf("\r[%s] %" PRId64 "/%" PRId64 " loss %.4f %s  val %s %s  %.0f %s  ETA %s  ",
+               bar, p->step, p->steps, p->train_loss, unit, val, vunit, p->items_per_sec, items, eta);
         if (p->step == p->steps)
             printf("\n");
     } else {
-        printf("step %" PRId64 "/%" PRId64 "  loss %.4f bpc  val %s bpc  %.0f chars/s  ETA %s\n",
-               p->step, p->steps, p->train_bpc, val, p->chars_per_sec, eta);
+        printf("step %" PRId64 "/%" PRId64 "  loss %.4f %s  val %s %s  %.0f %s  ETA %s\n",
+               p->step, p->steps, p->train_loss, unit, val, vunit, p->items_per_sec, items, eta);
     }
     fflush(stdout);
     return 0;
@@ -271,14 +278,16 @@ static int report_progress(const train_progress *p, void *user)
 
 static int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *out = NULL, *cell = "lnhyperlstm";
+    const char *data = NULL, *out = NULL, *cell = "lnhyperlstm", *kind = "charlm";
     model_config cfg = {0, 1, 256, 64, 4, 0, 0};
     train_params tp;
     train_params_default(&tp);
-    int32_t threads = 2, report_every = 10, resume = 0;
+    int32_t threads = 2, report_every = 10, resume = 0, mixtures = 20;
     double val_fraction = 0.05;
     const opt_spec opts[] = {
-        {"--data", NULL, OPT_STR, &data, "UTF-8 training text (required)"},
+        {"--kind", NULL, OPT_STR, &kind, "charlm | handwriting (charlm)"},
+        {"--data", NULL, OPT_STR, &data, "charlm: UTF-8 text; handwriting: synthetic:N, an IAM-OnDB lineStrokes dir or .xml, or a .json (required)"},
+        {"--mixtures", NULL, OPT_INT, &mixtures, "handwriting: M Gaussians of the output (20)"},
         {"--out", NULL, OPT_STR, &out, "model file to write (required); OUT.train holds the training state"},
         {"--cell", NULL, OPT_STR, &cell, "lstm | lnlstm | hyperlstm | lnhyperlstm (lnhyperlstm)"},
         {"--layers", NULL, OPT_INT, &cfg.layers, "L (1)"},
@@ -294,13 +303,14 @@ static int cmd_train(int argc, char **argv)
         {"--seed", NULL, OPT_U64, &tp.seed, "seed of weights and dropout (1)"},
         {"--threads", NULL, OPT_INT, &threads, "BLAS threads (2)"},
         {"--eval-every", NULL, OPT_INT, &tp.eval_every, "steps between validations (100)"},
-        {"--eval-chars", NULL, OPT_I64, &tp.eval_chars, "validation characters per run, 0 = all (0)"},
+        {"--eval-chars", NULL, OPT_I64, &tp.eval_limit, "charlm: validation characters per run, 0 = all (0)"},
+        {"--eval-lines", NULL, OPT_I64, &tp.eval_limit, "handwriting: validation lines per run, 0 = all (0)"},
         {"--checkpoint-every", NULL, OPT_INT, &tp.checkpoint_every, "steps between checkpoints (500)"},
-        {"--val-fraction", NULL, OPT_DBL, &val_fraction, "share of the text held out at its end (0.05)"},
+        {"--val-fraction", NULL, OPT_DBL, &val_fraction, "share of the text (or lines) held out at its end (0.05)"},
         {"--report-every", NULL, OPT_INT, &report_every, "steps between progress lines (10)"},
         {"--resume", NULL, OPT_FLAG, &resume, "continue from OUT.train"},
         {NULL, NULL, 0, NULL, NULL}};
-    const char *usage = "hyper train --data FILE --out MODEL [--cell C --layers L --units N "
+    const char *usage = "hyper train [--kind charlm|handwriting] --data FILE|SPEC --out MODEL [--cell C --layers L --units N "
                         "--hyper-units H --embed Z --batch B --seq T --lr LR --clip G --keep P "
                         "--steps S --seed X --threads K] [--resume]";
     if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
@@ -322,25 +332,46 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "hyper train: --out path too long\n");
         return 2;
     }
-    /* a resumed run encodes the text with the checkpoint's own vocabulary */
-    vocab resume_voc = {0, NULL};
-    if (resume) {
-        model tmp;
-        hyper_status st = checkpoint_load(ckpt, &tmp, &resume_voc, err);
-        if (st != HYPER_OK)
-            return fail("resume", st, err);
-        model_free(&tmp);
+    const int strokes = strcmp(kind, "handwriting") == 0;
+    if (!strokes && strcmp(kind, "charlm") != 0) {
+        fprintf(stderr, "hyper train: --kind: '%s' is not charlm or handwriting\n", kind);
+        return 2;
     }
-    corpus c;
-    hyper_status st = corpus_load(&c, data, MAX_TEXT_BYTES, resume ? &resume_voc : NULL, val_fraction, err);
-    vocab_free(&resume_voc);
+    if (strokes && (mixtures < 1 || mixtures > MDN_MAX_MIXTURES)) {
+        fprintf(stderr, "hyper train: --mixtures: %d is outside 1..%d\n", mixtures, MDN_MAX_MIXTURES);
+        return 2;
+    }
+    corpus c = {0};
+    stroke_corpus sc = {0};
+    train_data td = {NULL, NULL};
+    hyper_status st;
+    if (strokes) {
+        st = stroke_corpus_load(&sc, data, val_fraction, err);
+        cfg.inputs = 3;
+        cfg.outputs = mdn_outputs(mixtures);
+        td.strokes = &sc;
+    } else {
+        /* a resumed run encodes the text with the checkpoint's own vocabulary */
+        vocab resume_voc = {0, NULL};
+        if (resume) {
+            model tmp;
+            st = checkpoint_load(ckpt, &tmp, &resume_voc, err);
+            if (st != HYPER_OK)
+                return fail("resume", st, err);
+            model_free(&tmp);
+        }
+        st = corpus_load(&c, data, MAX_TEXT_BYTES, resume ? &resume_voc : NULL, val_fraction, err);
+        vocab_free(&resume_voc);
+        cfg.outputs = c.voc.size;
+        td.text = &c;
+    }
     if (st != HYPER_OK)
         return fail("train", st, err);
-    cfg.outputs = c.voc.size;
     trainer *t = NULL;
-    st = resume ? trainer_resume(&t, ckpt, &tp, &c, err) : trainer_new(&t, &cfg, &tp, &c, err);
+    st = resume ? trainer_resume(&t, ckpt, &tp, &td, err) : trainer_new(&t, &cfg, &tp, &td, err);
     if (st != HYPER_OK) {
         corpus_free(&c);
+        stroke_corpus_free(&sc);
         return fail("train", st, err);
     }
     const model_config *mc = &trainer_model(t)->cfg;
@@ -348,8 +379,13 @@ static int cmd_train(int argc, char **argv)
            cell_kind_str((cell_kind)mc->cell), mc->layers, mc->units);
     if (cell_is_hyper((cell_kind)mc->cell))
         printf(", H %d, Z %d", mc->hyper_units, mc->embed);
-    printf(", vocabulary %d, %zu parameters; %zu training / %zu validation characters; from step %" PRId64 "\n",
-           mc->outputs, model_param_count(mc), c.n_train, c.n - c.n_train, trainer_steps_done(t));
+    if (strokes)
+        printf(", %d mixtures, %zu parameters; %d training / %d validation lines (%d dropped); from step %" PRId64 "\n",
+               mdn_mixtures(mc->outputs), model_param_count(mc), sc.n_train, sc.set.n - sc.n_train,
+               sc.dropped, trainer_steps_done(t));
+    else
+        printf(", vocabulary %d, %zu parameters; %zu training / %zu validation characters; from step %" PRId64 "\n",
+               mc->outputs, model_param_count(mc), c.n_train, c.n - c.n_train, trainer_steps_done(t));
     report_ctx rc = {isatty(STDOUT_FILENO)};
     st = trainer_run(t, report_every, report_progress, &rc, ckpt, err);
     if (st == HYPER_OK)
@@ -358,6 +394,7 @@ static int cmd_train(int argc, char **argv)
         printf("wrote %s (training state in %s)\n", out, ckpt);
     trainer_free(t);
     corpus_free(&c);
+    stroke_corpus_free(&sc);
     return st == HYPER_OK ? 0 : fail("train", st, err);
 }
 
@@ -377,6 +414,144 @@ static int load_charlm(const char *path, model *m, vocab *v)
         return 1;
     }
     return 0;
+}
+
+/* A handwriting model and its normalisation; 0 on success, else the exit code. */
+static int load_handwriting(const char *path, model *m, stroke_stats *stats)
+{
+    char err[HYPER_ERRMSG_MAX];
+    checkpoint *ck = NULL;
+    hyper_status st = checkpoint_open(path, &ck, err);
+    if (st != HYPER_OK)
+        return fail("model", st, err);
+    if (!hw_model_ok(checkpoint_config(ck))) {
+        fprintf(stderr, "hyper: %s is not a handwriting model (it needs 3 inputs and a mixture-density output)\n", path);
+        checkpoint_close(ck);
+        return 1;
+    }
+    st = strokes_stats_from_meta(ck, stats, err);
+    if (st == HYPER_OK)
+        st = checkpoint_load_model(ck, m, NULL, err);
+    checkpoint_close(ck);
+    return st == HYPER_OK ? 0 : fail(path, st, err);
+}
+
+/* 1 when the file at path holds a handwriting model (errors are left to the loaders). */
+static int is_handwriting_model(const char *path)
+{
+    checkpoint *ck = NULL;
+    if (checkpoint_open(path, &ck, NULL) != HYPER_OK)
+        return 0;
+    int hw = hw_model_ok(checkpoint_config(ck));
+    checkpoint_close(ck);
+    return hw;
+}
+
+/* ---- hyper handwrite ------------------------------------------------------------------ */
+
+static int cmd_handwrite(int argc, char **argv)
+{
+    const char *path = NULL, *out = NULL, *prime = NULL;
+    hw_params hp;
+    hw_params_default(&hp);
+    int32_t threads = 1;
+    const opt_spec opts[] = {
+        {"--model", NULL, OPT_STR, &path, "handwriting model file (required)"},
+        {"--out", NULL, OPT_STR, &out, "FILE.svg, or FILE.json for the strokes (default: SVG on stdout)"},
+        {"-n", "--points", OPT_INT, &hp.max_points, "points to draw (700)"},
+        {"--bias", NULL, OPT_DBL, &hp.bias, "sampling bias, 0 = as trained, higher = neater (0)"},
+        {"--temperature", NULL, OPT_DBL, &hp.temperature, "(1.0)"},
+        {"--seed", NULL, OPT_U64, &hp.seed, "sampling seed (1)"},
+        {"--prime", NULL, OPT_STR, &prime, "JSON strokes file whose first line the pen continues"},
+        {"--threads", NULL, OPT_INT, &threads, "BLAS threads (1)"},
+        {NULL, NULL, 0, NULL, NULL}};
+    const char *usage = "hyper handwrite --model MODEL [--bias B] [--seed S] [-n POINTS] [--prime FILE.json] [--out FILE.svg]";
+    if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
+        return 2;
+    if (!path) {
+        fprintf(stderr, "hyper handwrite: --model is required\nusage: %s\n", usage);
+        return 2;
+    }
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = hw_params_check(&hp, err);
+    if (st != HYPER_OK)
+        return fail("handwrite", st, err);
+    math_set_threads(threads < 1 ? 1 : threads);
+    model m;
+    stroke_stats stats;
+    if (load_handwriting(path, &m, &stats))
+        return 1;
+    stroke_set ps;
+    strokes_init(&ps);
+    int rc = 0;
+    model_state s = {0};
+    float *pts = malloc((size_t)hp.max_points * 3 * sizeof *pts);
+    double *xy = malloc((size_t)hp.max_points * 2 * sizeof *xy);
+    int32_t *lens = malloc((size_t)hp.max_points * sizeof *lens);
+    char *doc = NULL;
+    if (prime && (st = strokes_load_json(&ps, prime, err)) != HYPER_OK) {
+        rc = fail("--prime", st, err);
+        goto out;
+    }
+    if ((st = model_pack(&m, 0, err)) != HYPER_OK || (st = model_state_init(&s, &m.cfg, 1, err)) != HYPER_OK) {
+        rc = fail("handwrite", st, err);
+        goto out;
+    }
+    if (!pts || !xy || !lens) {
+        rc = fail("handwrite", HYPER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    hw_pen pen;
+    hw_pen_start(&pen);
+    hyper_rng rng;
+    hyper_rng_seed(&rng, hp.seed);
+    int32_t n = 0, ns = 0;
+    const stroke_line *pl = ps.n ? &ps.lines[0] : NULL;
+    st = hw_draw(&m, &stats, &s, &pen, pl ? pl->pts : NULL, pl ? pl->npoints : 0, &hp, &rng, pts, &n, NULL, NULL, err);
+    if (st != HYPER_OK) {
+        rc = fail("handwrite", st, err);
+        goto out;
+    }
+    /* the drawing starts where the prime ended */
+    double x0 = 0, y0 = 0;
+    for (int32_t k = 0; pl && k < pl->npoints; k++) {
+        x0 += pl->pts[3 * k];
+        y0 += pl->pts[3 * k + 1];
+    }
+    strokes_to_absolute(pts, n, x0, y0, xy, lens, &ns);
+    FILE *f = out ? fopen(out, "w") : stdout;
+    if (!f) {
+        rc = fail("--out", HYPER_ERR_IO, strerror(errno));
+        goto out;
+    }
+    size_t olen = out ? strlen(out) : 0;
+    if (olen > 5 && strcmp(out + olen - 5, ".json") == 0) {
+        fprintf(f, "{\"strokes\": [");
+        for (int32_t k = 0, i = 0; k < ns; k++) {
+            fprintf(f, "%s[", k ? ", " : "");
+            for (int32_t j = 0; j < lens[k]; j++, i++)
+                fprintf(f, "%s[%.2f, %.2f]", j ? ", " : "", xy[2 * i], xy[2 * i + 1]);
+            fprintf(f, "]");
+        }
+        fprintf(f, "], \"points\": %d}\n", n);
+    } else {
+        doc = strokes_svg(xy, lens, ns, 0);
+        if (doc)
+            fputs(doc, f);
+    }
+    if (out && fclose(f) != 0)
+        rc = fail("--out", HYPER_ERR_IO, strerror(errno));
+    if (out && rc == 0)
+        fprintf(stderr, "wrote %s: %d points in %d strokes\n", out, n, ns);
+out:
+    free(doc);
+    free(pts);
+    free(xy);
+    free(lens);
+    strokes_free(&ps);
+    model_state_free(&s);
+    model_free(&m);
+    return rc;
 }
 
 /* ---- hyper sample -------------------------------------------------------------------- */
@@ -484,6 +659,38 @@ out:
 
 /* ---- hyper eval ---------------------------------------------------------------------- */
 
+/* Mean log-loss per line of a handwriting model on a stroke data spec (its held-out tail). */
+static int eval_handwriting(const char *path, const char *data, double held_out, int32_t streams,
+                            int32_t seq)
+{
+    model m;
+    stroke_stats stats;
+    if (load_handwriting(path, &m, &stats))
+        return 1;
+    char err[HYPER_ERRMSG_MAX];
+    stroke_corpus sc;
+    hyper_status st = stroke_corpus_load(&sc, data, held_out, err);
+    int rc = 0;
+    if (st != HYPER_OK) {
+        rc = fail("eval", st, err);
+    } else {
+        /* the same split as training's: with --held-out the tail, else every line */
+        const int32_t from = held_out > 0 ? sc.n_train : 0, n = sc.set.n - from;
+        double loss = 0;
+        size_t points = 0;
+        st = n > 0 ? model_eval_strokes(&m, &stats, sc.set.lines + from, n, streams, seq, &loss, &points, err)
+                   : hyper_fail(err, HYPER_ERR_ARG, "no line to evaluate");
+        if (st != HYPER_OK)
+            rc = fail("eval", st, err);
+        else
+            printf("lines: %d (%zu points predicted)\nlog-loss: %.2f nats per line (%.4f per point)\n", n,
+                   points, loss, loss * n / (double)(points ? points : 1));
+        stroke_corpus_free(&sc);
+    }
+    model_free(&m);
+    return rc;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *data = NULL;
@@ -492,7 +699,7 @@ static int cmd_eval(int argc, char **argv)
     double held_out = 0;
     const opt_spec opts[] = {
         {"--model", NULL, OPT_STR, &path, "model file (required)"},
-        {"--data", NULL, OPT_STR, &data, "UTF-8 text to evaluate (required)"},
+        {"--data", NULL, OPT_STR, &data, "UTF-8 text, or strokes (as hyper train --data) for a handwriting model (required)"},
         {"--held-out", NULL, OPT_DBL, &held_out, "evaluate only the last FRACTION of the text, the part `hyper train --val-fraction` held out (0 = all)"},
         {"--threads", NULL, OPT_INT, &threads, "BLAS threads (2)"},
         {"--streams", NULL, OPT_INT, &streams, "slices of the text run side by side (16)"},
@@ -515,6 +722,8 @@ static int cmd_eval(int argc, char **argv)
         return 2;
     }
     math_set_threads(threads < 1 ? 1 : threads);
+    if (is_handwriting_model(path))
+        return eval_handwriting(path, data, held_out, streams, seq);
     model m;
     vocab v;
     if (load_charlm(path, &m, &v))
@@ -557,9 +766,10 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hyper COMMAND [options]   (hyper COMMAND --help for its options)\n"
-            "  train    train a character model on a text file\n"
+            "  train    train a character model on text, or a handwriting model on strokes\n"
             "  sample   generate text from a model\n"
-            "  eval     bits per character of a model on a text file\n"
+            "  eval     bits per character (text) or log-loss per line (handwriting) of a model\n"
+            "  handwrite draw handwriting with a handwriting model, as SVG or JSON strokes\n"
             "  params   exact parameter count of a configuration\n"
             "  info     configuration and size of a model file\n");
 }
@@ -573,7 +783,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
-        {"params", cmd_params}, {"info", cmd_info},
+        {"params", cmd_params}, {"info", cmd_info}, {"handwrite", cmd_handwrite},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0)
