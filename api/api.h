@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "handwriting.h"
 #include "registry.h"
 #include "session.h"
 
@@ -21,6 +22,7 @@
 #define API_MAX_PARAMS 4
 #define API_PARAM_MAX 128
 #define API_PAGE_MAX 1000
+#define API_MAX_PRIME_POINTS HW_MAX_POINTS /* points of a handwriting prime or feed */
 
 typedef struct api_metrics api_metrics;
 
@@ -140,5 +142,15 @@ void api_sessions_feed(const api_request *req, api_reply *rep);
 void api_sessions_generate(const api_request *req, api_reply *rep);
 void api_sessions_fork(const api_request *req, api_reply *rep);
 void api_sessions_reset(const api_request *req, api_reply *rep);
+void api_handwriting_sample(const api_request *req, api_reply *rep);
+/* Feed and generate of a session on a handwriting model (api_sessions_feed and
+ * api_sessions_generate hand those over). */
+void api_handwriting_session_feed(const api_request *req, api_reply *rep);
+void api_handwriting_session_generate(const api_request *req, api_reply *rep);
+
+/* The session of the path (a reference; held, busy, when acquire).  On failure fills rep
+ * (404, or 409 when acquire and another request holds it) and returns NULL.  The caller
+ * gives it back with session_release(..., acquire, ...). */
+session *api_session_lookup(const api_request *req, api_reply *rep, int acquire);
 
 #endif

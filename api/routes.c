@@ -20,6 +20,7 @@ const api_route api_routes[] = {
     {"POST", "/v1/sessions/{}/generate", api_sessions_generate, "sessions.generate", 0},
     {"POST", "/v1/sessions/{}/fork", api_sessions_fork, "sessions.fork", 0},
     {"POST", "/v1/sessions/{}/reset", api_sessions_reset, "sessions.reset", 0},
+    {"POST", "/v1/handwriting/sample", api_handwriting_sample, "handwriting.sample", 0},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

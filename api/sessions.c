@@ -1,7 +1,8 @@
 /*
  * sessions.c — the session endpoints: create, list, get, delete, feed, generate (plain or
  * streamed as SSE / NDJSON), fork, reset.  The math runs on the model's scheduler; these
- * handlers validate, submit, and turn results into JSON.
+ * handlers validate, submit, and turn results into JSON.  Feed and generate on a session
+ * of a handwriting model are handwriting.c's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,11 +30,18 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
+/* A handwriting session counts points where a character session counts characters. */
+static const char *seen_key(int handwriting)
+{
+    return handwriting ? "points_seen" : "chars_seen";
+}
+
 static json_t *meta_json(const session_meta *m)
 {
     return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "id", m->id, "model", m->model,
-                     "chars_seen", (json_int_t)m->chars_seen, "created_at", iso_time(m->created_ms),
-                     "last_used_at", iso_time(m->used_ms), "busy", m->busy);
+                     seen_key(m->handwriting), (json_int_t)m->seen, "created_at",
+                     iso_time(m->created_ms), "last_used_at", iso_time(m->used_ms), "busy",
+                     m->busy);
 }
 
 static json_t *session_json(session_store *st, const session *s)
@@ -51,9 +59,7 @@ static void wait_or_cancel(const api_request *req, gen_request *g)
             gen_request_cancel(g);
 }
 
-/* Looks up the session of the path; on failure fills rep (404, or 409 when acquire and
- * another request holds it). */
-static session *lookup(const api_request *req, api_reply *rep, int acquire)
+session *api_session_lookup(const api_request *req, api_reply *rep, int acquire)
 {
     int busy = 0;
     session *s = session_get(req->app->sessions, req->params[0], acquire, &busy);
@@ -109,8 +115,8 @@ void api_sessions_create(const api_request *req, api_reply *rep)
             api_error(rep, 503, "no character model is loaded");
         goto out;
     }
-    if (m->voc.size == 0) {
-        api_error(rep, 400, "model: '%s' is not a character model", m->name);
+    if (m->voc.size == 0 && !m->handwriting) {
+        api_error(rep, 400, "model: '%s' is neither a character nor a handwriting model", m->name);
         goto out;
     }
     session *s = NULL;
@@ -172,7 +178,7 @@ void api_sessions_list(const api_request *req, api_reply *rep)
 
 void api_sessions_get(const api_request *req, api_reply *rep)
 {
-    session *s = lookup(req, rep, 0);
+    session *s = api_session_lookup(req, rep, 0);
     if (!s)
         return;
     api_json(rep, 200, session_json(req->app->sessions, s));
@@ -192,7 +198,7 @@ void api_sessions_delete(const api_request *req, api_reply *rep)
 
 void api_sessions_fork(const api_request *req, api_reply *rep)
 {
-    session *src = lookup(req, rep, 1);
+    session *src = api_session_lookup(req, rep, 1);
     if (!src)
         return;
     session *s = NULL;
@@ -205,13 +211,13 @@ void api_sessions_fork(const api_request *req, api_reply *rep)
     }
     api_json(rep, 201, json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", s->id, "model", s->model->name,
                                  "created_at", iso_time(s->created_ms), "forked_from", req->params[0],
-                                 "chars_seen", (json_int_t)s->chars_seen));
+                                 seen_key(s->model->handwriting), (json_int_t)s->seen));
     session_release(req->app->sessions, s, 1, 0);
 }
 
 void api_sessions_reset(const api_request *req, api_reply *rep)
 {
-    session *s = lookup(req, rep, 1);
+    session *s = api_session_lookup(req, rep, 1);
     if (!s)
         return;
     session_reset(req->app->sessions, s);
@@ -222,10 +228,25 @@ void api_sessions_reset(const api_request *req, api_reply *rep)
     api_json(rep, 200, meta_json(&m));
 }
 
+/* 1 when the session of the path exists and is on a handwriting model (a session's model
+ * never changes, so a look without holding it is enough to choose the handler). */
+static int is_handwriting(const api_request *req)
+{
+    session *s = session_get(req->app->sessions, req->params[0], 0, NULL);
+    int hw = s && s->model->handwriting;
+    if (s)
+        session_release(req->app->sessions, s, 0, 0);
+    return hw;
+}
+
 /* ---- feed ----------------------------------------------------------------------------- */
 
 void api_sessions_feed(const api_request *req, api_reply *rep)
 {
+    if (is_handwriting(req)) {
+        api_handwriting_session_feed(req, rep);
+        return;
+    }
     json_t *body = api_body_object(req, rep);
     if (!body)
         return;
@@ -239,7 +260,7 @@ void api_sessions_feed(const api_request *req, api_reply *rep)
         api_error(rep, 400, "text is required");
         goto out;
     }
-    if (!(s = lookup(req, rep, 1)))
+    if (!(s = api_session_lookup(req, rep, 1)))
         goto out;
     size_t n = 0;
     if (!(ids = encode(s, "text", text, &n, rep)))
@@ -387,6 +408,10 @@ static int wants_ndjson(const char *accept)
 
 void api_sessions_generate(const api_request *req, api_reply *rep)
 {
+    if (is_handwriting(req)) {
+        api_handwriting_session_generate(req, rep);
+        return;
+    }
     json_t *body = api_body_object(req, rep);
     if (!body)
         return;
@@ -437,7 +462,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
             }
         }
     }
-    if (!(s = lookup(req, rep, 1)))
+    if (!(s = api_session_lookup(req, rep, 1)))
         goto out;
     if (top_k > s->model->voc.size) {
         api_error(rep, 400, "top_k must be between 0 and %d (the vocabulary size), not %lld",
@@ -445,7 +470,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
         goto out;
     }
     /* a session that has read nothing starts as a text does, after a newline */
-    const char *start = prompt && *prompt ? prompt : (s->chars_seen == 0 ? "\n" : "");
+    const char *start = prompt && *prompt ? prompt : (s->seen == 0 ? "\n" : "");
     size_t n = 0;
     if (vocab_id(&s->model->voc, '\n') < 0 && !(prompt && *prompt))
         start = "";

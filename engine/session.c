@@ -75,6 +75,14 @@ static void session_path(const session_store *st, const char *id, char *buf, siz
     snprintf(buf, n, "%s/%s.json", st->dir, id);
 }
 
+/* A session file, DIR/ID.json:
+ *   {"id", "model", "seq", "created_ms", "used_ms",
+ *    "chars_seen" (character models) or "points_seen" (handwriting models),
+ *    "rng": [4 hex strings], "state": [the model state's numbers],
+ *    "pen": {"last": [dx, dy, eos], "x", "y"} (handwriting models only)}
+ * Files written before handwriting models existed are character sessions, read as ever.
+ * Numbers are written with 17 significant digits, so floats and doubles come back exact. */
+
 /* Builds the JSON of a session (caller holds it or the store's lock). */
 static json_t *session_to_json(const session *s)
 {
@@ -87,10 +95,21 @@ static json_t *session_to_json(const session *s)
         snprintf(hex, sizeof hex, "%016" PRIx64, s->rng.s[k]);
         json_array_append_new(rng, json_string(hex));
     }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "model",
-                     s->model->name, "seq", (json_int_t)s->seq, "created_ms",
-                     (json_int_t)s->created_ms, "used_ms", (json_int_t)s->used_ms,
-                     "chars_seen", (json_int_t)s->chars_seen, "rng", rng, "state", state);
+    const int hw = s->model->handwriting;
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "model",
+                          s->model->name, "seq", (json_int_t)s->seq, "created_ms",
+                          (json_int_t)s->created_ms, "used_ms", (json_int_t)s->used_ms,
+                          hw ? "points_seen" : "chars_seen", (json_int_t)s->seen, "rng", rng,
+                          "state", state);
+    if (j && hw &&
+        json_object_set_new(j, "pen", json_pack("{s:[f, f, f], s:f, s:f}", "last",
+                                                (double)s->pen.last[0], (double)s->pen.last[1],
+                                                (double)s->pen.last[2], "x", s->pen.x, "y",
+                                                s->pen.y)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 static int write_atomic(const char *path, const char *data, size_t len)
@@ -203,6 +222,7 @@ static session *session_alloc(model_entry *m)
     }
     s->model = m;
     s->refs = 1;
+    hw_pen_start(&s->pen);
     return s;
 }
 
@@ -220,14 +240,33 @@ static int store_push(session_store *st, session *s)
     return 0;
 }
 
+/* Reads the "pen" of a handwriting session's file; 0 when it is missing or malformed. */
+static int pen_from_json(const json_t *j, hw_pen *pen)
+{
+    json_t *last = NULL;
+    double x = 0, y = 0;
+    if (json_unpack((json_t *)j, "{s:o, s:F, s:F}", "last", &last, "x", &x, "y", &y) != 0 ||
+        !json_is_array(last) || json_array_size(last) != 3)
+        return 0;
+    for (size_t k = 0; k < 3; k++) {
+        json_t *v = json_array_get(last, k);
+        if (!json_is_number(v))
+            return 0;
+        pen->last[k] = (float)json_number_value(v);
+    }
+    pen->x = x;
+    pen->y = y;
+    return 1;
+}
+
 static session *session_from_json(json_t *j, registry *reg, const char *file)
 {
     const char *id = NULL, *model_name = NULL;
-    json_int_t created = 0, used = 0, seen = 0;
+    json_int_t created = 0, used = 0;
     json_t *rng = NULL, *state = NULL;
-    if (json_unpack(j, "{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", &id, "model", &model_name,
-                    "created_ms", &created, "used_ms", &used, "chars_seen", &seen, "rng", &rng,
-                    "state", &state) != 0 || !valid_id(id)) {
+    if (json_unpack(j, "{s:s, s:s, s:I, s:I, s:o, s:o}", "id", &id, "model", &model_name,
+                    "created_ms", &created, "used_ms", &used, "rng", &rng, "state", &state) != 0 ||
+        !valid_id(id)) {
         fprintf(stderr, "hyperd: %s: not a session file, skipped\n", file);
         return NULL;
     }
@@ -236,11 +275,18 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
         fprintf(stderr, "hyperd: %s: model '%s' is not loaded, session skipped\n", file, model_name);
         return NULL;
     }
+    json_t *seen = json_object_get(j, m->handwriting ? "points_seen" : "chars_seen");
+    if (!json_is_integer(seen) || json_integer_value(seen) < 0) {
+        fprintf(stderr, "hyperd: %s: no %s for model '%s', skipped\n", file,
+                m->handwriting ? "points_seen" : "chars_seen", model_name);
+        return NULL;
+    }
     session *s = session_alloc(m);
     if (!s)
         return NULL;
     if (!json_is_array(rng) || json_array_size(rng) != 4 || !json_is_array(state) ||
-        json_array_size(state) != s->state.size) {
+        json_array_size(state) != s->state.size ||
+        (m->handwriting && !pen_from_json(json_object_get(j, "pen"), &s->pen))) {
         fprintf(stderr, "hyperd: %s: state does not fit model '%s', skipped\n", file, model_name);
         session_destroy(s);
         return NULL;
@@ -256,7 +302,7 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
     s->seq = seq > 0 ? (uint64_t)seq : 0;
     s->created_ms = created;
     s->used_ms = used;
-    s->chars_seen = (uint64_t)seen;
+    s->seen = (uint64_t)json_integer_value(seen);
     return s;
 }
 
@@ -416,11 +462,11 @@ session *session_get(session_store *st, const char *id, int acquire, int *busy)
     return s;
 }
 
-void session_release(session_store *st, session *s, int was_acquired, uint64_t chars_read)
+void session_release(session_store *st, session *s, int was_acquired, uint64_t steps_read)
 {
     pthread_mutex_lock(&st->mu);
-    if (chars_read)
-        s->chars_seen += chars_read;
+    if (steps_read)
+        s->seen += steps_read;
     if (was_acquired) { /* its holder may have changed the state or the generator */
         s->dirty = 1;
         s->version++;
@@ -449,7 +495,8 @@ void session_reset(session_store *st, session *s)
 {
     pthread_mutex_lock(&st->mu);
     model_state_zero(&s->state);
-    s->chars_seen = 0;
+    hw_pen_start(&s->pen);
+    s->seen = 0;
     s->dirty = 1;
     s->version++;
     pthread_mutex_unlock(&st->mu);
@@ -465,7 +512,8 @@ hyper_status session_fork(session_store *st, session *src, session **out, char *
     pthread_mutex_lock(&st->mu);
     memcpy(s->state.block, src->state.block, src->state.size * sizeof(real));
     s->rng = src->rng;
-    s->chars_seen = src->chars_seen;
+    s->pen = src->pen;
+    s->seen = src->seen;
     s->dirty = 1;
     s->version++;
     pthread_mutex_unlock(&st->mu);
@@ -488,7 +536,8 @@ void session_info(session_store *st, const session *s, session_meta *out)
     pthread_mutex_lock(&st->mu);
     memcpy(out->id, s->id, sizeof out->id);
     snprintf(out->model, sizeof out->model, "%s", s->model->name);
-    out->chars_seen = s->chars_seen;
+    out->handwriting = s->model->handwriting;
+    out->seen = s->seen;
     out->created_ms = s->created_ms;
     out->used_ms = s->used_ms;
     out->busy = s->busy;

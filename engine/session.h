@@ -3,8 +3,9 @@
  * requests, persisted under the data directory, evicted when idle.
  *
  * A session's state is always "everything it has read": the prompt and fed text and every
- * character it generated.  Its random generator is part of it, so the same state and seed
- * give the same text.
+ * character it generated, or, on a handwriting model (handwriting.h), every point fed and
+ * drawn, with the pen that continues the drawing.  Its random generator is part of it, so
+ * the same state and seed give the same text or drawing.
  */
 #ifndef HYPER_SESSION_H
 #define HYPER_SESSION_H
@@ -12,6 +13,7 @@
 #include <pthread.h>
 
 #include "common.h"
+#include "handwriting.h"
 #include "model.h"
 #include "registry.h"
 
@@ -23,7 +25,8 @@ typedef struct session {
     model_entry *model;         /* borrowed from the registry */
     model_state state;          /* batch 1; touched only by the request holding the session */
     hyper_rng rng;
-    uint64_t chars_seen;
+    hw_pen pen;                 /* handwriting models: the last point and where the pen is */
+    uint64_t seen;              /* steps the state has read: characters, or points */
     int64_t created_ms, used_ms;
     uint64_t seq;               /* creation order, kept across restarts */
     int busy;                   /* a request holds it (under the store's lock) */
@@ -66,15 +69,16 @@ hyper_status session_create(session_store *st, model_entry *m, int has_seed, uin
  * request holds it. */
 session *session_get(session_store *st, const char *id, int acquire, int *busy);
 /* Gives back a reference taken by session_get/session_create; clears busy when held.
- * chars_read is how many characters the holder's request added to the state (counted in
- * chars_seen; non-zero marks the session for saving). */
-void session_release(session_store *st, session *s, int was_acquired, uint64_t chars_read);
+ * steps_read is how many characters (or points) the holder's request added to the state
+ * (counted in seen; non-zero marks the session for saving). */
+void session_release(session_store *st, session *s, int was_acquired, uint64_t steps_read);
 /* Removes a session (its file too).  -1 when missing, -2 when busy. */
 int session_delete(session_store *st, const char *id);
-/* Zeroes the state of a session the caller holds (busy) and its character count. */
+/* Zeroes the state of a session the caller holds (busy), its count, and puts its pen back
+ * at the start (hw_pen_start). */
 void session_reset(session_store *st, session *s);
-/* A new session with a copy of src's state and RNG (src must be held by the caller); the
- * new one is held too, as from session_create. */
+/* A new session with a copy of src's state, RNG, count and pen (src must be held by the
+ * caller); the new one is held too, as from session_create. */
 hyper_status session_fork(session_store *st, session *src, session **out, char *err);
 
 /* Copies of the store's view for listing: fills up to max ids in creation order starting
@@ -85,7 +89,8 @@ size_t session_list(session_store *st, size_t offset, size_t max,
 typedef struct {
     char id[SESSION_ID_LEN + 1];
     char model[MODEL_NAME_MAX];
-    uint64_t chars_seen;
+    int handwriting;            /* its model is a handwriting model: seen counts points */
+    uint64_t seen;
     int64_t created_ms, used_ms;
     int busy;
 } session_meta;

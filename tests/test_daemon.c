@@ -4,10 +4,12 @@
  * a tiny model written here with the engine, and talks HTTP to it with libcurl, as a
  * user's curl would.  Every endpoint's success and error paths, streaming (SSE and NDJSON),
  * continuation, fork, batching determinism, cancellation on disconnect, restarts,
- * graceful shutdown, authentication and every limit.
+ * graceful shutdown, authentication and every limit; handwriting (a second tiny model, of
+ * pen strokes) through its own endpoint and through sessions.
  *
- * Where a result can be computed independently, it is: the text a seed gives and the bits
- * per character of a text are recomputed here from the model file with the engine itself.
+ * Where a result can be computed independently, it is: the text a seed gives, the bits
+ * per character of a text and a primed drawing are recomputed here from the model files
+ * with the engine itself.
  *
  * The daemons of a test case are started by unchecked fixtures, in the runner's process;
  * the tests run in forked children and only talk to them.  Tests of restarts, idle expiry
@@ -20,6 +22,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <expat.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -40,8 +43,12 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "handwriting.h"
+#include "mdn.h"
 #include "model.h"
 #include "sampler.h"
+#include "strokes.h"
+#include "trainer.h"
 #include "vocab.h"
 
 /* Letters, digits, space, newline and punctuation; 'é' and '~' are not in it. */
@@ -75,6 +82,8 @@ static void sleep_ms(int ms)
 
 static char root[64];              /* this test case's temporary directory */
 static char model_path[128];       /* root/charlm.safetensors: the model "charlm" */
+static char hw_model_path[128];    /* root/handwriting.safetensors: loaded by the daemons of
+                                    * the handwriting tests only (a second --models) */
 
 /* Writes a tiny lnhyperlstm (1 layer, N 32, H 16, Z 4) over the vocabulary of CORPUS,
  * initialised as the trainer would and then perturbed, so that its text varies. */
@@ -95,6 +104,34 @@ static void model_write(const char *path)
                   "checkpoint_save: %s", err);
     model_free(&m);
     vocab_free(&v);
+}
+
+/* The handwriting model's normalisation, written into its metadata as the trainer does. */
+static const stroke_stats hw_stats = {0.5, -0.25, 2.0, 1.5};
+
+/* Writes a tiny handwriting model (lnhyperlstm, 1 layer, N 16, H 8, Z 2, inputs (dx, dy,
+ * eos), a head of 3 mixtures), initialised as the trainer would and slightly perturbed. */
+static void hw_model_write(const char *path)
+{
+    char err[HYPER_ERRMSG_MAX];
+    model_config cfg = {CELL_LNHYPERLSTM, 1, 16, 8, 2, 3, mdn_outputs(3)};
+    model m;
+    ck_assert_msg(model_create(&m, &cfg, err) == HYPER_OK, "model_create: %s", err);
+    model_init(&m, 3);
+    hyper_rng rng;
+    hyper_rng_seed(&rng, 4);
+    for (size_t k = 0; k < m.size; k++)
+        m.block[k] += (real)(0.1 * hyper_rng_normal(&rng));
+    char v[4][32];
+    const double stats[4] = {hw_stats.mean_x, hw_stats.mean_y, hw_stats.std_x, hw_stats.std_y};
+    for (int k = 0; k < 4; k++)
+        snprintf(v[k], sizeof v[k], "%.17g", stats[k]);
+    const ckpt_kv meta[] = {{"kind", "handwriting"}, {"strokes.mean_x", v[0]},
+                            {"strokes.mean_y", v[1]}, {"strokes.std_x", v[2]},
+                            {"strokes.std_y", v[3]}};
+    ck_assert_msg(checkpoint_save(path, &m, NULL, meta, 5, NULL, 0, err) == HYPER_OK,
+                  "checkpoint_save: %s", err);
+    model_free(&m);
 }
 
 /* The engine's own answers, from the model file the daemon serves: one stream, batch 1. */
@@ -171,6 +208,8 @@ static void root_make(void)
     ck_assert_msg(mkdtemp(root) != NULL, "mkdtemp: %s", strerror(errno));
     snprintf(model_path, sizeof model_path, "%s/charlm.safetensors", root);
     model_write(model_path);
+    snprintf(hw_model_path, sizeof hw_model_path, "%s/handwriting.safetensors", root);
+    hw_model_write(hw_model_path);
 }
 
 static void root_remove(void)
@@ -682,6 +721,7 @@ typedef struct {
     int ndjson;                    /* ask for NDJSON instead of SSE */
     const char *auth;
     const char *accept;            /* NULL: the type asked for by ndjson; "": no Accept header */
+    int hw;                        /* a handwriting stream: point events, not text */
     int abort_after;               /* close the connection after this many text events (0 never) */
     atomic_int abort_now;          /* another thread sets it to close the connection */
     /* out */
@@ -697,6 +737,8 @@ typedef struct {
     char *text;                    /* the text events, joined */
     size_t text_len;
     int ntext, nbad;
+    int npoints;                   /* point events of a handwriting stream */
+    int ncomments;                 /* SSE comments (heartbeats) of a handwriting stream */
     char bad[300];                 /* the first malformed event */
     atomic_int seen;               /* text events so far, for other threads */
     atomic_int finished;           /* the transfer is over */
@@ -710,9 +752,26 @@ static void stream_bad(stream_call *s, const char *why, const char *ev, size_t l
         snprintf(s->bad, sizeof s->bad, "%s: '%.*s'", why, (int)(len > 200 ? 200 : len), ev);
 }
 
+/* A point event of a handwriting stream: {"x", "y", "dx", "dy" (finite numbers), "eos"
+ * (true or false)} and nothing else. */
+static int hw_point_event(const json_t *j)
+{
+    static const char *const keys[] = {"x", "y", "dx", "dy"};
+    for (int k = 0; k < 4; k++) {
+        json_t *v = json_object_get(j, keys[k]);
+        if (!json_is_number(v) || !isfinite(json_number_value(v)))
+            return 0;
+    }
+    return json_object_size(j) == 5 && json_is_boolean(json_object_get(j, "eos"));
+}
+
 /* One SSE event ("data: {...}") or NDJSON line. */
 static void stream_event(stream_call *s, const char *ev, size_t len)
 {
+    if (!s->ndjson && s->hw && len > 0 && ev[0] == ':') {
+        s->ncomments++; /* an SSE comment: a heartbeat while a long prime is read */
+        return;
+    }
     if (!s->ndjson) {
         if (len < 6 || memcmp(ev, "data: ", 6) != 0 || memchr(ev, '\n', len)) {
             stream_bad(s, "not one 'data: ' line", ev, len);
@@ -733,11 +792,17 @@ static void stream_event(stream_call *s, const char *ev, size_t len)
         if (s->ntext++ == 0)
             s->t_first = now_s();
         atomic_store(&s->seen, s->ntext);
+    } else if (s->hw && hw_point_event(j)) {
+        if (s->npoints++ == 0)
+            s->t_first = now_s();
+        s->ntext++; /* abort_after and stream_wait_text count points here */
+        atomic_store(&s->seen, s->npoints);
     } else if (json_is_true(json_object_get(j, "done"))) {
         s->done = j;
         s->t_done = now_s();
     } else {
-        stream_bad(s, "neither a text nor a done event", ev, len);
+        stream_bad(s, s->hw ? "neither a point nor a done event" : "neither a text nor a done event",
+                   ev, len);
     }
     if (j)
         json_array_append_new(s->events, j);
@@ -782,20 +847,16 @@ static int stream_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, 
     return atomic_load(&s->abort_now) ? 1 : 0;
 }
 
-/* Prepares a streamed generate on session id with the json_pack of fmt ("stream": true is
- * added). */
-static void stream_init(stream_call *s, const hyperd_proc *p, const char *id, int ndjson,
-                        const char *fmt, ...)
+/* Prepares a streamed POST to path with the json_pack of fmt ("stream": true is added). */
+static void stream_vinit(stream_call *s, const hyperd_proc *p, const char *path, int ndjson,
+                         const char *fmt, va_list ap)
 {
     memset(s, 0, sizeof *s);
     s->p = p;
     s->ndjson = ndjson;
-    snprintf(s->path, sizeof s->path, "/v1/sessions/%s/generate", id);
-    va_list ap;
-    va_start(ap, fmt);
+    snprintf(s->path, sizeof s->path, "%s", path);
     json_error_t e;
     json_t *j = json_vpack_ex(&e, 0, fmt, ap);
-    va_end(ap);
     ck_assert_msg(j != NULL, "json_pack %s: %s", fmt, e.text);
     json_object_set_new(j, "stream", json_true());
     s->body = json_dumps(j, JSON_COMPACT);
@@ -804,6 +865,31 @@ static void stream_init(stream_call *s, const hyperd_proc *p, const char *id, in
     s->text = calloc(1, 1);
     s->head.body = calloc(1, 1);
     snprintf(s->head.what, sizeof s->head.what, "POST %.80s %.100s", s->path, s->body);
+}
+
+/* Prepares a streamed generate on session id with the json_pack of fmt ("stream": true is
+ * added). */
+static void stream_init(stream_call *s, const hyperd_proc *p, const char *id, int ndjson,
+                        const char *fmt, ...)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/v1/sessions/%s/generate", id);
+    va_list ap;
+    va_start(ap, fmt);
+    stream_vinit(s, p, path, ndjson, fmt, ap);
+    va_end(ap);
+}
+
+/* Prepares a streamed drawing: POST path (the sample endpoint, or a handwriting session's
+ * generate) with the json_pack of fmt ("stream": true is added). */
+static void hw_stream_init(stream_call *s, const hyperd_proc *p, const char *path, int ndjson,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    stream_vinit(s, p, path, ndjson, fmt, ap);
+    va_end(ap);
+    s->hw = 1;
 }
 
 static void *stream_run(void *arg)
@@ -2455,6 +2541,800 @@ START_TEST(shutdown_ends_streams_with_reason_shutdown)
 }
 END_TEST
 
+/* ==== handwriting ========================================================================== */
+
+#define HW_SAMPLE "/v1/handwriting/sample"
+#define HW_MODEL "handwriting"
+
+/* The daemon of the handwriting tests: charlm and the handwriting model. */
+static void setup_handwriting(void)
+{
+    static const char *const flags[] = {"--models", hw_model_path, "--max-body-bytes", "262144",
+                                        NULL};
+    serve(flags);
+}
+
+/* A drawing as a reply or a stream gives it: its points in order, and how many strokes. */
+typedef struct {
+    double *xy;                    /* (n, 2) */
+    int n, nstrokes;
+} hw_drawing;
+
+static void hw_drawing_free(hw_drawing *d)
+{
+    free(d->xy);
+    memset(d, 0, sizeof *d);
+}
+
+/* The "strokes" of a JSON reply: non-empty strokes of [x, y] with finite numbers, as many
+ * points in all as the reply's "points". */
+#define hw_drawing_of(r) hw_drawing_at(__LINE__, &(r))
+static hw_drawing hw_drawing_at(int line, const reply *r)
+{
+    json_t *strokes = json_object_get(r->json, "strokes");
+    ck_assert_msg(json_is_array(strokes) && json_array_size(strokes) > 0,
+                  "line %d: %s: no strokes in %.1500s", line, r->what, r->body);
+    hw_drawing d = {NULL, 0, (int)json_array_size(strokes)};
+    size_t k, j;
+    json_t *stroke, *pt;
+    json_array_foreach(strokes, k, stroke) {
+        ck_assert_msg(json_is_array(stroke) && json_array_size(stroke) > 0,
+                      "line %d: stroke %zu is not a non-empty array: %.1500s", line, k, r->body);
+        d.xy = realloc(d.xy, (size_t)(d.n + (int)json_array_size(stroke)) * 2 * sizeof *d.xy);
+        json_array_foreach(stroke, j, pt) {
+            json_t *x = json_array_get(pt, 0), *y = json_array_get(pt, 1);
+            ck_assert_msg(json_array_size(pt) == 2 && json_is_number(x) && json_is_number(y) &&
+                              isfinite(json_number_value(x)) && isfinite(json_number_value(y)),
+                          "line %d: stroke %zu, point %zu is not [x, y] with finite numbers: %.1500s",
+                          line, k, j, r->body);
+            d.xy[2 * d.n] = json_number_value(x);
+            d.xy[2 * d.n + 1] = json_number_value(y);
+            d.n++;
+        }
+    }
+    ck_assert_msg(d.n == jint_at(line, r, "points"),
+                  "line %d: %d points in the strokes, \"points\" %lld", line, d.n,
+                  (long long)jint_at(line, r, "points"));
+    return d;
+}
+
+/* The point events of a stream that ran to its end: HTTP 200, only well-formed events,
+ * want points, and a final {"done": true, "points": want, "finish_reason": "length"}. */
+#define hw_stream_drawing(s, want) hw_stream_drawing_at(__LINE__, s, want)
+static hw_drawing hw_stream_drawing_at(int line, const stream_call *s, int want)
+{
+    ck_assert_msg(s->rc == CURLE_OK && s->status == 200,
+                  "line %d: %s: HTTP %ld, curl: %s, %d point event(s); body: %.1500s", line,
+                  s->head.what, s->status, curl_easy_strerror(s->rc), s->npoints, s->head.body);
+    const char *ct = s->ndjson ? "application/x-ndjson" : "text/event-stream";
+    ck_assert_msg(strncmp(s->head.content_type, ct, strlen(ct)) == 0,
+                  "line %d: Content-Type '%s', want %s", line, s->head.content_type, ct);
+    ck_assert_msg(s->nbad == 0, "line %d: %d malformed event(s), the first %s", line, s->nbad, s->bad);
+    ck_assert_msg(s->done != NULL, "line %d: no done event after %d point(s)", line, s->npoints);
+    char *done = json_dumps(s->done, JSON_COMPACT);
+    json_t *fr = json_object_get(s->done, "finish_reason");
+    ck_assert_msg(s->npoints == want &&
+                      json_integer_value(json_object_get(s->done, "points")) == want &&
+                      json_is_string(fr) && strcmp(json_string_value(fr), "length") == 0,
+                  "line %d: %d point events and the done event %s; want %d points, finish_reason "
+                  "length", line, s->npoints, done, want);
+    free(done);
+    hw_drawing d = {calloc((size_t)want * 2 + 1, sizeof(double)), 0, 0};
+    size_t k;
+    json_t *e;
+    int lifted = 1;
+    json_array_foreach(s->events, k, e) {
+        if (!json_object_get(e, "x"))
+            continue;
+        d.xy[2 * d.n] = json_number_value(json_object_get(e, "x"));
+        d.xy[2 * d.n + 1] = json_number_value(json_object_get(e, "y"));
+        d.n++;
+        d.nstrokes += lifted;
+        lifted = json_is_true(json_object_get(e, "eos"));
+    }
+    return d;
+}
+
+#define expect_same_drawing(a, b, what) expect_same_drawing_at(__LINE__, a, b, what)
+static void expect_same_drawing_at(int line, const hw_drawing *a, const hw_drawing *b,
+                                   const char *what)
+{
+    ck_assert_msg(a->n == b->n, "line %d: %s: %d points against %d", line, what, a->n, b->n);
+    for (int i = 0; i < 2 * a->n; i++)
+        ck_assert_msg(a->xy[i] == b->xy[i], "line %d: %s: point %d: (%.2f, %.2f) against (%.2f, %.2f)",
+                      line, what, i / 2, a->xy[i & ~1], a->xy[i | 1], b->xy[i & ~1], b->xy[i | 1]);
+}
+
+static int drawings_equal(const hw_drawing *a, const hw_drawing *b)
+{
+    return a->n == b->n && memcmp(a->xy, b->xy, (size_t)a->n * 2 * sizeof *a->xy) == 0;
+}
+
+typedef struct {
+    int depth, svg_root, paths;
+} svg_scan;
+
+static void XMLCALL svg_open(void *user, const XML_Char *name, const XML_Char **attrs)
+{
+    (void)attrs;
+    svg_scan *c = user;
+    if (c->depth++ == 0)
+        c->svg_root = strcmp(name, "svg") == 0;
+    else if (strcmp(name, "path") == 0)
+        c->paths++;
+}
+
+static void XMLCALL svg_close(void *user, const XML_Char *name)
+{
+    (void)name;
+    ((svg_scan *)user)->depth--;
+}
+
+/* Parses an SVG document with expat: it must be well-formed XML with an <svg> root.
+ * Returns the number of its <path> elements. */
+#define svg_paths(doc, len) svg_paths_at(__LINE__, doc, len)
+static int svg_paths_at(int line, const char *doc, size_t len)
+{
+    XML_Parser x = XML_ParserCreate("UTF-8");
+    ck_assert_ptr_nonnull(x);
+    svg_scan c = {0, 0, 0};
+    XML_SetUserData(x, &c);
+    XML_SetElementHandler(x, svg_open, svg_close);
+    int ok = XML_Parse(x, doc, (int)len, 1) == XML_STATUS_OK;
+    char why[200];
+    snprintf(why, sizeof why, "%s at line %lu", XML_ErrorString(XML_GetErrorCode(x)),
+             (unsigned long)XML_GetCurrentLineNumber(x));
+    XML_ParserFree(x);
+    ck_assert_msg(ok, "line %d: the SVG is not well-formed XML (%s): %.500s", line, why, doc);
+    ck_assert_msg(c.svg_root, "line %d: the document's root is not <svg>: %.300s", line, doc);
+    return c.paths;
+}
+
+/* Creates a session on the handwriting model (with seed when seed >= 0). */
+#define hw_session_new(p, seed, id) hw_session_new_at(__LINE__, p, seed, id)
+static void hw_session_new_at(int line, const hyperd_proc *p, int64_t seed, char *id)
+{
+    reply r = seed >= 0 ? http_postf(p, "/v1/sessions", "{s:s, s:I}", "model", HW_MODEL, "seed",
+                                     (json_int_t)seed)
+                        : http_postf(p, "/v1/sessions", "{s:s}", "model", HW_MODEL);
+    ck_assert_msg(r.status == 201, "line %d: %s: HTTP %ld, want 201; body: %s", line, r.what,
+                  r.status, r.body);
+    ck_assert_str_eq(jstr(r, "model"), HW_MODEL);
+    snprintf(id, ID_LEN + 1, "%s", jstr(r, "id"));
+    reply_free(&r);
+}
+
+/* GET /v1/sessions/{id} of a handwriting session: points_seen (and no chars_seen). */
+#define hw_points_seen(p, id) hw_points_seen_at(__LINE__, p, id)
+static json_int_t hw_points_seen_at(int line, const hyperd_proc *p, const char *id)
+{
+    reply r = http_get(p, at(id, "").s);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %s", line, r.what, r.status, r.body);
+    ck_assert_msg(!json_object_get(r.json, "chars_seen") &&
+                      json_is_false(json_object_get(r.json, "busy")),
+                  "line %d: a handwriting session shows chars_seen or is busy: %s", line, r.body);
+    json_int_t seen = jint_at(line, &r, "points_seen");
+    reply_free(&r);
+    return seen;
+}
+
+/* Draws on a session: POST generate with the json_pack of fmt; 200 with as many points as
+ * asked for.  Returns the drawing. */
+#define hw_generate(p, id, ...) hw_generate_at(__LINE__, p, id, __VA_ARGS__)
+static hw_drawing hw_generate_at(int line, const hyperd_proc *p, const char *id, const char *fmt,
+                                 ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *j = json_vpack_ex(NULL, 0, fmt, ap);
+    va_end(ap);
+    ck_assert_ptr_nonnull(j);
+    char *body = json_dumps(j, JSON_COMPACT);
+    int want = (int)json_integer_value(json_object_get(j, "max_points"));
+    json_decref(j);
+    reply r = http_post(p, at(id, "/generate").s, body);
+    free(body);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %.1500s", line, r.what, r.status,
+                  r.body);
+    hw_drawing d = hw_drawing_at(line, &r);
+    ck_assert_msg(d.n == want && strcmp(jstr_at(line, &r, "finish_reason"), "length") == 0,
+                  "line %d: %d points, want %d: %.500s", line, d.n, want, r.body);
+    reply_free(&r);
+    return d;
+}
+
+/* The pen after each point the engine draws from the model file: the prime (absolute
+ * points xy (n, 2) in nstrokes strokes of lens; none when nstrokes is 0) read from a
+ * fresh state with the pen at its first point, then p->max_points points from p->seed.
+ * out (max_points, 2) receives them rounded to hundredths, as the daemon writes them. */
+typedef struct {
+    double *out;
+    int n;
+} ref_pen;
+
+static int ref_pen_point(const float *pt, double x, double y, void *user)
+{
+    (void)pt;
+    ref_pen *r = user;
+    r->out[2 * r->n] = round(x * 100) / 100;
+    r->out[2 * r->n + 1] = round(y * 100) / 100;
+    r->n++;
+    return 0;
+}
+
+static void hw_ref_draw(const double *prime, const int32_t *lens, int32_t nstrokes,
+                        const hw_params *p, double *out)
+{
+    char err[HYPER_ERRMSG_MAX];
+    checkpoint *ck = NULL;
+    ck_assert_msg(checkpoint_open(hw_model_path, &ck, err) == HYPER_OK, "open: %s", err);
+    model m;
+    stroke_stats st;
+    ck_assert_msg(strokes_stats_from_meta(ck, &st, err) == HYPER_OK, "stats: %s", err);
+    ck_assert_msg(checkpoint_load_model(ck, &m, NULL, err) == HYPER_OK, "load: %s", err);
+    checkpoint_close(ck);
+    /* the daemon serves packed weights (the batch-invariant kernel): so do we */
+    ck_assert_msg(model_pack(&m, 0, err) == HYPER_OK, "pack: %s", err);
+    model_state s;
+    ck_assert_msg(model_state_init(&s, &m.cfg, 1, err) == HYPER_OK, "state: %s", err);
+    hw_pen pen;
+    hw_pen_start(&pen);
+    stroke_set set;
+    strokes_init(&set);
+    if (nstrokes) {
+        ck_assert_msg(strokes_add_line(&set, NULL, prime, lens, nstrokes, err) == HYPER_OK, "%s", err);
+        pen.x = prime[0];
+        pen.y = prime[1];
+    }
+    hyper_rng rng;
+    hyper_rng_seed(&rng, p->seed);
+    float *pts = malloc((size_t)p->max_points * 3 * sizeof *pts);
+    ref_pen rp = {out, 0};
+    int32_t n = 0;
+    ck_assert_msg(hw_draw(&m, &st, &s, &pen, nstrokes ? set.lines[0].pts : NULL,
+                          nstrokes ? set.lines[0].npoints : 0, p, &rng, pts, &n, ref_pen_point,
+                          &rp, err) == HYPER_OK && n == p->max_points, "hw_draw: %s", err);
+    free(pts);
+    strokes_free(&set);
+    model_state_free(&s);
+    model_free(&m);
+}
+
+START_TEST(hw_sample_draws_strokes_and_svg)
+{
+    reply r = http_postf(&srv, HW_SAMPLE, "{s:i, s:i}", "max_points", 120, "seed", 1);
+    expect_status(r, 200);
+    ck_assert_msg(strncmp(r.content_type, "application/json", 16) == 0, "Content-Type %s",
+                  r.content_type);
+    ck_assert_str_eq(jstr(r, "model"), HW_MODEL);
+    ck_assert_int_eq(jint(r, "seed"), 1);
+    ck_assert_int_eq(jint(r, "points"), 120);
+    ck_assert_str_eq(jstr(r, "finish_reason"), "length");
+    hw_drawing d = hw_drawing_of(r);
+    const char *svg = jstr(r, "svg");
+    ck_assert_int_eq(svg_paths(svg, strlen(svg)), d.nstrokes);
+    hw_drawing_free(&d);
+    reply_free(&r);
+    /* every field at its default: 700 points */
+    r = http_post(&srv, HW_SAMPLE, NULL);
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "points"), 700);
+    d = hw_drawing_of(r);
+    hw_drawing_free(&d);
+    reply_free(&r);
+    /* the extremes of every range */
+    r = http_postf(&srv, HW_SAMPLE, "{s:i, s:f, s:f, s:s}", "max_points", 1, "bias", 10.0,
+                   "temperature", 10.0, "model", HW_MODEL);
+    expect_status(r, 200);
+    d = hw_drawing_of(r);
+    ck_assert_int_eq(d.n, 1);
+    hw_drawing_free(&d);
+    reply_free(&r);
+    r = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f}", "max_points", 20000, "bias", 0,
+                   "temperature", 0.01);
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "points"), 20000);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hw_sample_is_deterministic_for_a_seed)
+{
+    reply a = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f}", "max_points", 80, "seed", 5, "bias", 0.5);
+    reply b = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f}", "max_points", 80, "seed", 5, "bias", 0.5);
+    reply c = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f}", "max_points", 80, "seed", 6, "bias", 0.5);
+    expect_status(a, 200);
+    expect_status(b, 200);
+    expect_status(c, 200);
+    ck_assert_msg(strcmp(a.body, b.body) == 0, "seed 5 twice:\n%.500s\n%.500s", a.body, b.body);
+    hw_drawing da = hw_drawing_of(a), dc = hw_drawing_of(c);
+    ck_assert_msg(!drawings_equal(&da, &dc), "seeds 5 and 6 drew the same");
+    /* without a seed, one is drawn at random and told, so the drawing can be made again */
+    reply r1 = http_postf(&srv, HW_SAMPLE, "{s:i}", "max_points", 80);
+    reply r2 = http_postf(&srv, HW_SAMPLE, "{s:i}", "max_points", 80);
+    expect_status(r1, 200);
+    expect_status(r2, 200);
+    json_int_t seed = jint(r1, "seed");
+    ck_assert_msg(seed >= 0 && seed < ((json_int_t)1 << 53) && seed != jint(r2, "seed"),
+                  "random seeds %lld and %lld", (long long)seed, (long long)jint(r2, "seed"));
+    reply again = http_postf(&srv, HW_SAMPLE, "{s:i, s:I}", "max_points", 80, "seed", seed);
+    expect_status(again, 200);
+    ck_assert_msg(strcmp(again.body, r1.body) == 0,
+                  "the seed returned did not draw the same:\n%.500s\n%.500s", again.body, r1.body);
+    hw_drawing_free(&da);
+    hw_drawing_free(&dc);
+    reply_free(&a);
+    reply_free(&b);
+    reply_free(&c);
+    reply_free(&r1);
+    reply_free(&r2);
+    reply_free(&again);
+}
+END_TEST
+
+START_TEST(hw_sample_matches_the_engine)
+{
+    /* a prime of three strokes far from the origin: the drawing goes on from its end, in
+     * its coordinates */
+    static const double prime[] = {100, 50, 103, 52, 107, 51, 110, 55, 112, 60, 111, 58, 125, 50};
+    static const int32_t lens[] = {3, 2, 2};
+    const char *body = "{\"seed\": 7, \"max_points\": 90, \"bias\": 0.5, \"temperature\": 0.8, "
+                       "\"prime\": [[[100, 50], [103, 52], [107, 51]], [[110, 55], [112, 60]], "
+                       "[[111, 58], [125, 50]]]}";
+    reply r = http_post(&srv, HW_SAMPLE, body);
+    expect_status(r, 200);
+    hw_drawing got = hw_drawing_of(r);
+    hw_params p = {90, 0.5, 0.8, 7};
+    hw_drawing want = {malloc(90 * 2 * sizeof(double)), 90, 0};
+    hw_ref_draw(prime, lens, 3, &p, want.xy);
+    expect_same_drawing(&got, &want, "the engine's drawing after the prime");
+    hw_drawing_free(&want);
+    /* and without the prime, from (0, 0) */
+    reply u = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f, s:f}", "seed", 7, "max_points", 90,
+                         "bias", 0.5, "temperature", 0.8);
+    expect_status(u, 200);
+    hw_drawing unprimed = hw_drawing_of(u);
+    want.xy = malloc(90 * 2 * sizeof(double));
+    want.n = 90;
+    hw_ref_draw(NULL, NULL, 0, &p, want.xy);
+    expect_same_drawing(&unprimed, &want, "the engine's drawing without a prime");
+    ck_assert_msg(!drawings_equal(&got, &unprimed), "the prime changed nothing");
+    hw_drawing_free(&want);
+    hw_drawing_free(&got);
+    hw_drawing_free(&unprimed);
+    reply_free(&r);
+    reply_free(&u);
+}
+END_TEST
+
+START_TEST(hw_sample_as_svg)
+{
+    reply j = http_postf(&srv, HW_SAMPLE, "{s:i, s:i}", "max_points", 150, "seed", 3);
+    expect_status(j, 200);
+    hw_drawing d = hw_drawing_of(j);
+    reply s = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:s}", "max_points", 150, "seed", 3,
+                         "format", "svg");
+    expect_status(s, 200);
+    ck_assert_msg(strncmp(s.content_type, "image/svg+xml", 13) == 0, "Content-Type %s",
+                  s.content_type);
+    ck_assert_int_eq(svg_paths(s.body, s.len), d.nstrokes);
+    ck_assert_msg(strcmp(s.body, jstr(j, "svg")) == 0, "the SVG differs from the JSON reply's");
+    req_opts o = {.accept = "image/svg+xml"};
+    reply a = http_req(&srv, "POST", HW_SAMPLE, "{\"max_points\": 150, \"seed\": 3}", &o);
+    expect_status(a, 200);
+    ck_assert_msg(strncmp(a.content_type, "image/svg+xml", 13) == 0 && strcmp(a.body, s.body) == 0,
+                  "Accept: image/svg+xml gave %s: %.300s", a.content_type, a.body);
+    /* format says more than Accept */
+    reply f = http_req(&srv, "POST", HW_SAMPLE,
+                       "{\"max_points\": 150, \"seed\": 3, \"format\": \"json\"}", &o);
+    expect_status(f, 200);
+    ck_assert_msg(strncmp(f.content_type, "application/json", 16) == 0, "Content-Type %s",
+                  f.content_type);
+    hw_drawing_free(&d);
+    reply_free(&j);
+    reply_free(&s);
+    reply_free(&a);
+    reply_free(&f);
+}
+END_TEST
+
+START_TEST(hw_sample_streams_points)
+{
+    /* a short prime, and one long enough to be read in several batches (with heartbeats) */
+    json_t *primes[2] = {json_loads("[[[10, 10], [12, 11]], [[15, 9]]]", 0, NULL), json_array()};
+    for (int k = 0; k < 3; k++) {
+        json_t *stroke = json_array();
+        for (int i = 0; i < 300; i++)
+            json_array_append_new(stroke, json_pack("[f, f]", 10.0 + i * 0.7 + k * 5,
+                                                    20.0 + 3 * sin(i * 0.3)));
+        json_array_append_new(primes[1], stroke);
+    }
+    for (int p = 0; p < 2; p++) {
+        reply r = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:O}", "max_points", 200, "seed", 9,
+                             "prime", primes[p]);
+        expect_status(r, 200);
+        hw_drawing want = hw_drawing_of(r);
+        for (int ndjson = 0; ndjson <= 1; ndjson++) {
+            stream_call s;
+            hw_stream_init(&s, &srv, HW_SAMPLE, ndjson, "{s:i, s:i, s:O}", "max_points", 200,
+                           "seed", 9, "prime", primes[p]);
+            stream_run(&s);
+            hw_drawing got = hw_stream_drawing(&s, 200);
+            expect_same_drawing(&got, &want, ndjson ? "NDJSON points" : "SSE points");
+            ck_assert_int_eq(got.nstrokes, want.nstrokes);
+            ck_assert_int_eq(json_integer_value(json_object_get(s.done, "seed")), 9);
+            ck_assert_msg(s.ncomments == (p == 1 && !ndjson ? 3 : 0),
+                          "%d heartbeats while reading a prime of %s points", s.ncomments,
+                          p ? "900" : "3");
+            hw_drawing_free(&got);
+            stream_free(&s);
+        }
+        hw_drawing_free(&want);
+        reply_free(&r);
+    }
+    json_decref(primes[0]);
+    json_decref(primes[1]);
+}
+END_TEST
+
+START_TEST(hw_sample_rejects_bad_requests)
+{
+    static const struct {
+        const char *body;
+        int status;
+        const char *part;
+    } bad[] = {
+        {"{\"max_points\": 0}", 400, "max_points"},
+        {"{\"max_points\": 20001}", 400, "max_points"},
+        {"{\"max_points\": 1.5}", 400, "max_points"},
+        {"{\"max_points\": \"10\"}", 400, "max_points"},
+        {"{\"bias\": -1}", 400, "bias"},
+        {"{\"bias\": 10.5}", 400, "bias"},
+        {"{\"bias\": \"neat\"}", 400, "bias"},
+        {"{\"temperature\": 0}", 400, "temperature"},
+        {"{\"temperature\": -1}", 400, "temperature"},
+        {"{\"temperature\": 10.5}", 400, "temperature"},
+        {"{\"temperature\": \"hot\"}", 400, "temperature"},
+        {"{\"seed\": -1}", 400, "seed"},
+        {"{\"seed\": 1.5}", 400, "seed"},
+        {"{\"seed\": \"1\"}", 400, "seed"},
+        {"{\"format\": \"png\"}", 400, "format"},
+        {"{\"format\": 5}", 400, "format"},
+        {"{\"stream\": \"yes\"}", 400, "stream"},
+        {"{\"stream\": true, \"format\": \"svg\"}", 400, "format"},
+        {"{\"model\": 5}", 400, "model"},
+        {"{\"model\": \"charlm\"}", 400, "'charlm' is not a handwriting model"},
+        {"{\"model\": \"nope\"}", 404, "nope"},
+        {"{\"modle\": \"handwriting\"}", 400, "modle"},
+        {"{\"prompt\": \"Hello\"}", 400, "prompt"},
+        {"{\"prime\": 5}", 400, "prime"},
+        {"{\"prime\": [5]}", 400, "prime: stroke 0"},
+        {"{\"prime\": [[]]}", 400, "prime: stroke 0 has no points"},
+        {"{\"prime\": [[[0, 0]], [[1, 1]], [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], \"x\"]]}", 400,
+         "prime: stroke 2: point 5 is not [x, y]"},
+        {"{\"prime\": [[[1, \"a\"]]]}", 400, "prime: stroke 0: point 0 is not [x, y]"},
+        {"{\"prime\": [[[1, 2, 3]]]}", 400, "prime: stroke 0: point 0 is not [x, y]"},
+        {"{\"prime\": [[[2e6, 0]]]}", 400, "prime: stroke 0: point 0"},
+        {"{\"prime\": {\"strokes\": []}}", 400, "prime"},
+        {"{\"max_points\": 5", 400, "JSON"},
+        {"[1]", 400, "object"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        reply r = http_post(&srv, HW_SAMPLE, bad[k].body);
+        expect_error(r, bad[k].status, bad[k].status == 404 ? "not_found" : "invalid_request",
+                     bad[k].part);
+        reply_free(&r);
+    }
+    /* a prime over the limit of points, refused before anything is allocated for it */
+    size_t n = 20001;
+    char *big = malloc(n * 8 + 64);
+    size_t len = (size_t)sprintf(big, "{\"prime\": [[");
+    for (size_t k = 0; k < n; k++)
+        len += (size_t)sprintf(big + len, "%s[%zu, 1]", k ? "," : "", k % 100);
+    strcpy(big + len, "]]}");
+    reply r = http_post(&srv, HW_SAMPLE, big);
+    expect_error(r, 400, "invalid_request", "prime: more than the limit of 20000 points");
+    reply_free(&r);
+    free(big);
+    req_opts o = {.content_type = "text/plain"};
+    r = http_req(&srv, "POST", HW_SAMPLE, "{}", &o);
+    expect_error(r, 415, "unsupported_media_type", "text/plain");
+    reply_free(&r);
+    r = http_get(&srv, HW_SAMPLE);
+    expect_error(r, 405, "method_not_allowed", "GET");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/health"); /* none of it hurt the server */
+    expect_status(r, 200);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hw_session_continues_the_drawing)
+{
+    char one[ID_LEN + 1], two[ID_LEN + 1];
+    hw_session_new(&srv, 21, one);
+    hw_session_new(&srv, 21, two);
+    ck_assert_int_eq(hw_points_seen(&srv, one), 0);
+    hw_drawing whole = hw_generate(&srv, one, "{s:i}", "max_points", 70);
+    hw_drawing first = hw_generate(&srv, two, "{s:i}", "max_points", 40);
+    hw_drawing second = hw_generate(&srv, two, "{s:i}", "max_points", 30);
+    ck_assert_int_eq(hw_points_seen(&srv, two), 70);
+    /* 40 + 30 points are the 70 of one call: state, pen and generator went on */
+    hw_drawing joined = {malloc(70 * 2 * sizeof(double)), 70, 0};
+    memcpy(joined.xy, first.xy, 40 * 2 * sizeof(double));
+    memcpy(joined.xy + 80, second.xy, 30 * 2 * sizeof(double));
+    expect_same_drawing(&joined, &whole, "40 + 30 points against 70");
+    /* so the second call starts near where the first ended, not back at the origin */
+    double step = hypot(second.xy[0] - first.xy[78], second.xy[1] - first.xy[79]);
+    double biggest = 0;
+    for (int i = 1; i < whole.n; i++)
+        biggest = fmax(biggest, hypot(whole.xy[2 * i] - whole.xy[2 * i - 2],
+                                      whole.xy[2 * i + 1] - whole.xy[2 * i - 1]));
+    ck_assert_msg(step <= biggest, "the second call began %.2f from the first's end (steps are "
+                  "at most %.2f)", step, biggest);
+    /* a session seed makes a drawing as reproducible as a request seed: a fresh session
+     * reseeded at its first generate draws what the sample endpoint does */
+    char three[ID_LEN + 1];
+    hw_session_new(&srv, -1, three);
+    hw_drawing reseeded = hw_generate(&srv, three, "{s:i, s:i, s:f}", "max_points", 50, "seed", 8,
+                                      "bias", 1.0);
+    reply r = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:f}", "max_points", 50, "seed", 8, "bias", 1.0);
+    expect_status(r, 200);
+    hw_drawing sample = hw_drawing_of(r);
+    expect_same_drawing(&reseeded, &sample, "a fresh session with seed 8 against a sample");
+    char other[ID_LEN + 1];
+    hw_session_new(&srv, 22, other);
+    hw_drawing o = hw_generate(&srv, other, "{s:i}", "max_points", 70);
+    ck_assert_msg(!drawings_equal(&o, &whole), "session seeds 21 and 22 drew the same");
+    hw_drawing *all[] = {&whole, &first, &second, &joined, &reseeded, &sample, &o};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        hw_drawing_free(all[k]);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hw_session_streams_and_formats)
+{
+    char a[ID_LEN + 1], b[ID_LEN + 1];
+    hw_session_new(&srv, 31, a);
+    hw_session_new(&srv, 31, b);
+    hw_drawing want = hw_generate(&srv, a, "{s:i}", "max_points", 100);
+    stream_call s;
+    hw_stream_init(&s, &srv, at(b, "/generate").s, 0, "{s:i}", "max_points", 60);
+    stream_run(&s);
+    hw_drawing got = hw_stream_drawing(&s, 60);
+    ck_assert_msg(json_is_null(json_object_get(s.done, "seed")), "a session stream without a seed "
+                  "tells one");
+    stream_free(&s);
+    /* the session is free as soon as the final event is read, and goes on from the stream */
+    hw_drawing rest = hw_generate(&srv, b, "{s:i}", "max_points", 40);
+    hw_drawing joined = {malloc(100 * 2 * sizeof(double)), 100, 0};
+    memcpy(joined.xy, got.xy, 60 * 2 * sizeof(double));
+    memcpy(joined.xy + 120, rest.xy, 40 * 2 * sizeof(double));
+    expect_same_drawing(&joined, &want, "60 streamed + 40 plain against 100 plain");
+    ck_assert_int_eq(hw_points_seen(&srv, b), 100);
+    reply r = http_postf(&srv, at(b, "/generate").s, "{s:i, s:s}", "max_points", 30, "format", "svg");
+    expect_status(r, 200);
+    ck_assert_msg(strncmp(r.content_type, "image/svg+xml", 13) == 0, "Content-Type %s",
+                  r.content_type);
+    ck_assert_int_gt(svg_paths(r.body, r.len), 0);
+    reply_free(&r);
+    ck_assert_int_eq(hw_points_seen(&srv, b), 130);
+    hw_drawing_free(&want);
+    hw_drawing_free(&got);
+    hw_drawing_free(&rest);
+    hw_drawing_free(&joined);
+}
+END_TEST
+
+START_TEST(hw_session_feed_fork_reset)
+{
+    char a[ID_LEN + 1], b[ID_LEN + 1];
+    hw_session_new(&srv, 41, a);
+    hw_session_new(&srv, 41, b);
+    const char *strokes = "{\"strokes\": [[[100, 50], [103, 52], [107, 51]], [[110, 55], [112, 60]]]}";
+    reply r = http_post(&srv, at(a, "/feed").s, strokes);
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "points"), 5);
+    double nats = jnum(r, "nats_per_point");
+    ck_assert_msg(isfinite(nats), "nats_per_point %g", nats);
+    reply_free(&r);
+    ck_assert_int_eq(hw_points_seen(&srv, a), 5);
+    /* feeding is priming: what follows is the sample endpoint's drawing after that prime */
+    r = http_post(&srv, HW_SAMPLE, "{\"seed\": 41, \"max_points\": 50, \"prime\": "
+                                   "[[[100, 50], [103, 52], [107, 51]], [[110, 55], [112, 60]]]}");
+    expect_status(r, 200);
+    hw_drawing primed = hw_drawing_of(r);
+    reply_free(&r);
+    r = http_post(&srv, at(a, "/fork").s, NULL);
+    expect_status(r, 201);
+    ck_assert_int_eq(jint(r, "points_seen"), 5);
+    char f[ID_LEN + 1];
+    snprintf(f, sizeof f, "%s", jstr(r, "id"));
+    reply_free(&r);
+    hw_drawing from_a = hw_generate(&srv, a, "{s:i}", "max_points", 50);
+    expect_same_drawing(&from_a, &primed, "a session fed strokes against a primed sample");
+    /* the fork has the state, the pen and the generator */
+    hw_drawing from_f = hw_generate(&srv, f, "{s:i}", "max_points", 50);
+    expect_same_drawing(&from_f, &from_a, "the fork against its source");
+    /* strokes fed to a session that has drawn continue from its pen: the first point is
+     * a move from where the pen is */
+    r = http_post(&srv, at(f, "/feed").s, "{\"strokes\": [[[0, 0]]]}");
+    expect_status(r, 200);
+    reply_free(&r);
+    ck_assert_int_eq(hw_points_seen(&srv, f), 56);
+    r = http_post(&srv, at(f, "/feed").s, "{\"strokes\": []}");
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "points"), 0);
+    ck_assert_msg(json_is_null(json_object_get(r.json, "nats_per_point")), "%s", r.body);
+    reply_free(&r);
+    /* reset: back to a fresh session's state, pen and count */
+    r = http_post(&srv, at(a, "/reset").s, NULL);
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "points_seen"), 0);
+    reply_free(&r);
+    hw_drawing ra = hw_generate(&srv, a, "{s:i, s:i}", "max_points", 40, "seed", 3);
+    hw_drawing rb = hw_generate(&srv, b, "{s:i, s:i}", "max_points", 40, "seed", 3);
+    expect_same_drawing(&ra, &rb, "a reset session against a fresh one");
+    ck_assert_msg(fabs(rb.xy[0]) < 50 && fabs(rb.xy[1]) < 50, "a fresh pen began at (%.2f, %.2f)",
+                  rb.xy[0], rb.xy[1]);
+    /* the listing shows points, not characters */
+    reply l = http_get(&srv, "/v1/sessions?limit=1000");
+    expect_status(l, 200);
+    size_t k;
+    json_t *e;
+    int found = 0;
+    json_array_foreach(json_object_get(l.json, "sessions"), k, e)
+        if (strcmp(json_string_value(json_object_get(e, "id")), f) == 0)
+            found = json_integer_value(json_object_get(e, "points_seen")) == 56 &&
+                    !json_object_get(e, "chars_seen");
+    ck_assert_msg(found, "the fork is not listed with points_seen 56: %.1500s", l.body);
+    reply_free(&l);
+    hw_drawing *all[] = {&primed, &from_a, &from_f, &ra, &rb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        hw_drawing_free(all[i]);
+}
+END_TEST
+
+START_TEST(hw_session_rejects_bad_requests)
+{
+    char id[ID_LEN + 1];
+    hw_session_new(&srv, 1, id);
+    static const bad_body generate[] = {
+        {"{\"prompt\": \"Hello\"}", "prompt"},
+        {"{\"max_chars\": 5}", "max_chars"},
+        {"{\"top_k\": 3}", "top_k"},
+        {"{\"top_p\": 0.5}", "top_p"},
+        {"{\"stop\": \"x\"}", "stop"},
+        {"{\"max_points\": 0}", "max_points"},
+        {"{\"max_points\": 20001}", "max_points"},
+        {"{\"bias\": -1}", "bias"},
+        {"{\"temperature\": 0}", "temperature"},
+        {"{\"seed\": -1}", "seed"},
+        {"{\"format\": \"gif\"}", "format"},
+        {"{\"stream\": true, \"format\": \"svg\"}", "format"},
+        {"{\"prime\": [[[1, 2]]]}", "prime"},
+        {"{\"model\": \"handwriting\"}", "model"},
+        {"{\"max_points\": 5", "JSON"},
+    };
+    static const bad_body feed[] = {
+        {"{}", "strokes"},
+        {"{\"text\": \"Hello\"}", "text"},
+        {"{\"strokes\": 5}", "strokes"},
+        {"{\"strokes\": [[[1]]]}", "strokes: stroke 0: point 0 is not [x, y]"},
+        {"{\"strokes\": [[[1, 2]], []]}", "strokes: stroke 1 has no points"},
+        {"{\"strokes\": [], \"pen\": 1}", "pen"},
+    };
+    const struct {
+        const char *tail, *valid;
+        const bad_body *bad;
+        size_t n;
+    } ends[] = {{"/generate", "{\"max_points\": 5}", generate, sizeof generate / sizeof generate[0]},
+                {"/feed", "{\"strokes\": [[[1, 2]]]}", feed, sizeof feed / sizeof feed[0]}};
+    for (size_t e = 0; e < 2; e++) {
+        for (size_t k = 0; k < ends[e].n; k++) {
+            reply r = http_post(&srv, at(id, ends[e].tail).s, ends[e].bad[k].body);
+            expect_error(r, 400, "invalid_request", ends[e].bad[k].part);
+            reply_free(&r);
+        }
+        req_opts o = {.content_type = "text/plain"};
+        reply r = http_req(&srv, "POST", at(id, ends[e].tail).s, ends[e].valid, &o);
+        expect_error(r, 415, "unsupported_media_type", "text/plain");
+        reply_free(&r);
+    }
+    ck_assert_int_eq(hw_points_seen(&srv, id), 0);
+    /* a session needs a model that can be driven: handwriting is one now */
+    reply r = http_postf(&srv, "/v1/sessions", "{s:s}", "model", "nope");
+    expect_error(r, 404, "not_found", "nope");
+    reply_free(&r);
+    /* and a text session takes none of the drawing fields */
+    char text[ID_LEN + 1];
+    session_new(&srv, 1, text);
+    r = http_postf(&srv, at(text, "/generate").s, "{s:i}", "max_points", 5);
+    expect_error(r, 400, "invalid_request", "max_points");
+    reply_free(&r);
+    r = http_post(&srv, at(text, "/feed").s, "{\"strokes\": [[[1, 2]]]}");
+    expect_error(r, 400, "invalid_request", "strokes");
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hw_disconnect_frees_the_session)
+{
+    char id[ID_LEN + 1];
+    hw_session_new(&srv, 51, id);
+    stream_call s;
+    hw_stream_init(&s, &srv, at(id, "/generate").s, 0, "{s:i}", "max_points", 20000);
+    s.abort_after = 1;
+    stream_run(&s);
+    ck_assert_msg(s.npoints >= 1 && !s.done, "the transfer was not cut after the first point "
+                  "(curl: %s, %d points)", curl_easy_strerror(s.rc), s.npoints);
+    stream_free(&s);
+    ck_assert_msg(wait_not_busy(&srv, id, 2) >= 0, "still busy 2 s after the client went away");
+    json_int_t seen = hw_points_seen(&srv, id);
+    ck_assert_msg(seen >= 1 && seen <= 20000, "points_seen %lld", (long long)seen);
+    hw_drawing d = hw_generate(&srv, id, "{s:i}", "max_points", 5);
+    hw_drawing_free(&d);
+    ck_assert_int_eq(hw_points_seen(&srv, id), seen + 5);
+    /* a sample's stream has nothing to give back, and must not hurt the server either */
+    hw_stream_init(&s, &srv, HW_SAMPLE, 1, "{s:i}", "max_points", 20000);
+    s.abort_after = 1;
+    stream_run(&s);
+    stream_free(&s);
+    reply r = http_get(&srv, "/v1/health");
+    expect_status(r, 200);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hw_session_survives_a_restart)
+{
+    static const char *const flags[] = {"--models", hw_model_path, NULL};
+    hyperd_proc d;
+    hyperd_init(&d, "hw-restart", flags);
+    hyperd_start_ok(&d);
+    char s[ID_LEN + 1], f[ID_LEN + 1], t[ID_LEN + 1];
+    hw_session_new(&d, 61, s);
+    session_new(&d, 61, t); /* a text session beside it */
+    reply r = http_post(&d, at(s, "/feed").s, "{\"strokes\": [[[5, 5], [9, 7]]]}");
+    expect_status(r, 200);
+    reply_free(&r);
+    hw_drawing first = hw_generate(&d, s, "{s:i}", "max_points", 25);
+    r = http_post(&d, at(s, "/fork").s, NULL);
+    expect_status(r, 201);
+    snprintf(f, sizeof f, "%s", jstr(r, "id"));
+    reply_free(&r);
+    hw_drawing next = hw_generate(&d, f, "{s:i}", "max_points", 30); /* what s draws next */
+    char *text = generate(&d, t, 20, -1);
+    hyperd_stop_ok(&d);
+    hyperd_start_ok(&d);
+    ck_assert_int_eq(hw_points_seen(&d, s), 2 + 25);
+    ck_assert_int_eq(hw_points_seen(&d, f), 2 + 25 + 30);
+    hw_drawing after = hw_generate(&d, s, "{s:i}", "max_points", 30);
+    expect_same_drawing(&after, &next, "after the restart, without a seed");
+    json_int_t seen;
+    session_state(&d, t, &seen, NULL);
+    ck_assert_int_eq(seen, 21);
+    hyperd_stop_ok(&d);
+    free(text);
+    hw_drawing_free(&first);
+    hw_drawing_free(&next);
+    hw_drawing_free(&after);
+}
+END_TEST
+
+/* Without a handwriting model loaded (the system test case's daemon), the endpoint says so. */
+START_TEST(hw_sample_needs_a_handwriting_model)
+{
+    reply r = http_post(&srv, HW_SAMPLE, "{}");
+    expect_error(r, 503, "unavailable", "no handwriting model");
+    reply_free(&r);
+    r = http_post(&srv, HW_SAMPLE, "{\"model\": \"charlm\"}");
+    expect_error(r, 400, "invalid_request", "charlm");
+    reply_free(&r);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name, void (*setup)(void), double timeout)
@@ -2475,6 +3355,7 @@ Suite *daemon_suite(void)
     tcase_add_test(tc, unknown_routes_404_wrong_methods_405);
     tcase_add_test(tc, models_list_and_get);
     tcase_add_test(tc, no_api_key_needed_when_none_is_set);
+    tcase_add_test(tc, hw_sample_needs_a_handwriting_model);
 
     tc = tcase(s, "sessions", setup_plain, 20);
     tcase_add_test(tc, session_create_get_delete);
@@ -2520,5 +3401,19 @@ Suite *daemon_suite(void)
     tcase_add_test(tc, restart_keeps_the_listing_order);
     tcase_add_test(tc, idle_sessions_expire);
     tcase_add_test(tc, shutdown_ends_streams_with_reason_shutdown);
+
+    tc = tcase(s, "handwriting", setup_handwriting, 30);
+    tcase_add_test(tc, hw_sample_draws_strokes_and_svg);
+    tcase_add_test(tc, hw_sample_is_deterministic_for_a_seed);
+    tcase_add_test(tc, hw_sample_matches_the_engine);
+    tcase_add_test(tc, hw_sample_as_svg);
+    tcase_add_test(tc, hw_sample_streams_points);
+    tcase_add_test(tc, hw_sample_rejects_bad_requests);
+    tcase_add_test(tc, hw_session_continues_the_drawing);
+    tcase_add_test(tc, hw_session_streams_and_formats);
+    tcase_add_test(tc, hw_session_feed_fork_reset);
+    tcase_add_test(tc, hw_session_rejects_bad_requests);
+    tcase_add_test(tc, hw_disconnect_frees_the_session);
+    tcase_add_test(tc, hw_session_survives_a_restart);
     return s;
 }
