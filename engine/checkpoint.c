@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
 #define FORMAT_NAME "hyperd"
 #define FORMAT_VERSION "1"
 
@@ -156,30 +158,13 @@ static int is_reserved_key(const char *key)
  * Saving
  * ====================================================================================== */
 
-/* Writes all n bytes, retrying short writes and interrupted calls. */
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Writes n reals as float32, through a small buffer. */
 static int write_reals(int fd, const real *x, size_t n, unsigned char *buf)
 {
     while (n > 0) {
         size_t k = n < WRITE_CHUNK ? n : WRITE_CHUNK;
         real_to_f32le(x, buf, k);
-        if (write_all(fd, buf, 4 * k) != 0)
+        if (fs_write_all(fd, buf, 4 * k) != 0)
             return -1;
         x += k;
         n -= k;
@@ -334,25 +319,6 @@ static hyper_status build_header(const model *m, const vocab *v, const ckpt_kv *
     return HYPER_OK;
 }
 
-/* fsync of the directory holding path, so that the rename itself is durable. */
-static int sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    /* some file systems cannot sync a directory; the data itself is already synced */
-    if (rc != 0 && (errno == EINVAL || errno == ENOTSUP))
-        rc = 0;
-    close(fd);
-    return rc;
-}
-
 hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
                              const ckpt_kv *meta, int nmeta,
                              const ckpt_tensor *extra, int nextra, char *err)
@@ -401,8 +367,8 @@ hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
     /* mkstemp makes 0600; a checkpoint is an ordinary readable file */
     if (fchmod(fd, 0644) != 0)
         goto io_error;
-    if (write_all(fd, len8, 8) || write_all(fd, header, hlen) ||
-        write_all(fd, "        ", padded - hlen))
+    if (fs_write_all(fd, len8, 8) || fs_write_all(fd, header, hlen) ||
+        fs_write_all(fd, "        ", padded - hlen))
         goto io_error;
     for (int p = 0; p < m->nparams; p++)
         if (write_reals(fd, m->block + m->table[p].offset, m->table[p].size, buf))
@@ -419,7 +385,7 @@ hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
     if (rename(tmp, path) != 0)
         goto io_error;
     created = 0;
-    if (sync_parent_dir(path) != 0)
+    if (fs_sync_parent_dir(path) != 0)
         st = hyper_fail(err, HYPER_ERR_IO, "%s: written, but syncing its directory failed: %s",
                         path, strerror(errno));
     goto out;

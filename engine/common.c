@@ -18,6 +18,9 @@ const char *hyper_status_str(hyper_status st)
     case HYPER_ERR_VOCAB: return "character outside the vocabulary";
     case HYPER_ERR_ENCODING: return "invalid UTF-8";
     case HYPER_ERR_CANCELLED: return "cancelled";
+    case HYPER_ERR_NOT_FOUND: return "not found";
+    case HYPER_ERR_CONFLICT: return "conflict";
+    case HYPER_ERR_TOO_LARGE: return "too large";
     }
     return "unknown status";
 }

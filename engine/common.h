@@ -30,6 +30,9 @@ typedef enum {
     HYPER_ERR_VOCAB,     /* text holds characters outside the model's vocabulary */
     HYPER_ERR_ENCODING,  /* text is not valid UTF-8 */
     HYPER_ERR_CANCELLED, /* a long call was stopped by its caller */
+    HYPER_ERR_NOT_FOUND, /* a named thing (dataset, job, model) does not exist */
+    HYPER_ERR_CONFLICT,  /* a named thing exists already, or is in a state that forbids it */
+    HYPER_ERR_TOO_LARGE, /* data beyond a size limit */
 } hyper_status;
 
 const char *hyper_status_str(hyper_status st);

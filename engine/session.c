@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
 static ssize_t find_index(session_store *st, const char *id);
 static void remove_at(session_store *st, size_t i);
 
@@ -112,41 +114,6 @@ static json_t *session_to_json(const session *s)
     return j;
 }
 
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w <= 0) {
-            close(fd);
-            unlink(tmp);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    /* the rename itself must reach the disk, or a crash can bring the old file back */
-    char dir[1200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    return 0;
-}
 
 int session_store_save(session_store *st, int all)
 {
@@ -181,7 +148,7 @@ int session_store_save(session_store *st, int all)
     for (size_t k = 0; k < n; k++) {
         char path[1100];
         session_path(st, todo[k].id, path, sizeof path);
-        int rc = write_atomic(path, todo[k].text, strlen(todo[k].text));
+        int rc = (fs_write_atomic(path, todo[k].text, strlen(todo[k].text), NULL) == HYPER_OK ? 0 : -1);
         free(todo[k].text);
         pthread_mutex_lock(&st->mu);
         ssize_t i = -1;

@@ -185,16 +185,15 @@ out:
 
 /* ---- strokes ---------------------------------------------------------------------------- */
 
-hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_fraction, char *err)
+hyper_status stroke_corpus_prepare(stroke_corpus *c, stroke_set *lines, double val_fraction,
+                                   const char *name, char *err)
 {
     memset(c, 0, sizeof *c);
-    if (!(val_fraction >= 0 && val_fraction < 1))
+    c->set = *lines;
+    strokes_init(lines);
+    if (!(val_fraction >= 0 && val_fraction < 1)) {
+        stroke_corpus_free(c);
         return hyper_fail(err, HYPER_ERR_ARG, "validation fraction %g must be in [0, 1)", val_fraction);
-    strokes_init(&c->set);
-    hyper_status st = strokes_load(&c->set, spec, err);
-    if (st != HYPER_OK) {
-        strokes_free(&c->set);
-        return st;
     }
     /* a line of one point predicts nothing */
     int32_t kept = 0;
@@ -212,7 +211,7 @@ hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_f
     c->dropped += strokes_drop_outliers(&c->set, STROKES_OUTLIER_LIMIT);
     if (c->set.n < 1) {
         stroke_corpus_free(c);
-        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: no line with at least two points", spec);
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: no line with at least two points", name);
     }
     c->n_train = c->set.n - (int32_t)((double)c->set.n * val_fraction);
     if (c->n_train < 1)
@@ -221,6 +220,21 @@ hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_f
     train.n = c->n_train;
     c->stats = strokes_stats(&train);
     return HYPER_OK;
+}
+
+hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_fraction, char *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!(val_fraction >= 0 && val_fraction < 1))
+        return hyper_fail(err, HYPER_ERR_ARG, "validation fraction %g must be in [0, 1)", val_fraction);
+    stroke_set lines;
+    strokes_init(&lines);
+    hyper_status st = strokes_load(&lines, spec, err);
+    if (st != HYPER_OK) {
+        strokes_free(&lines);
+        return st;
+    }
+    return stroke_corpus_prepare(c, &lines, val_fraction, spec, err);
 }
 
 void stroke_corpus_free(stroke_corpus *c)

@@ -70,6 +70,10 @@ typedef struct {
 /* Loads a spec of strokes_load ("synthetic:N", an IAM directory or file, a .json file),
  * cleans it and splits off the last val_fraction of its lines. */
 hyper_status stroke_corpus_load(stroke_corpus *c, const char *spec, double val_fraction, char *err);
+/* The same from lines already loaded (taken: *lines is left empty, also on failure); name
+ * is used in messages. */
+hyper_status stroke_corpus_prepare(stroke_corpus *c, stroke_set *lines, double val_fraction,
+                                   const char *name, char *err);
 void stroke_corpus_free(stroke_corpus *c);
 
 /* Normalises one raw offset point (dx, dy, eos), scaled by `scale` first, into model input. */
