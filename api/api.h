@@ -33,6 +33,7 @@ typedef struct {
     api_metrics *metrics;
     const char *api_key;          /* NULL = no authentication */
     size_t max_body_bytes;
+    size_t max_upload_bytes;      /* streamed uploads (datasets) */
     int64_t max_chars;            /* per generate request */
     volatile int ready;           /* models loaded */
     volatile int stopping;        /* shutting down: new work gets 503 */
@@ -50,6 +51,7 @@ typedef struct {
     const char *accept;           /* may be NULL */
     /* query-string lookup (NULL when absent) */
     const char *(*query)(void *conn, const char *key);
+    const char *last_event_id;    /* Last-Event-ID header, may be NULL */
     /* 1 when the client has closed its connection (may be NULL) */
     int (*client_gone)(void *conn);
     void *conn;
@@ -80,12 +82,28 @@ typedef struct {
 
 typedef void (*api_handler)(const api_request *req, api_reply *rep);
 
+/* A request body taken as it arrives instead of whole (uploads up to max_upload_bytes):
+ * write() gets each piece (0 = go on, -1 = stop taking data: the rest of the body is read
+ * and dropped), finish() the end of the body and fills the reply, abort() is called
+ * instead of finish() when the connection dies first.  Exactly one of the two is called. */
+typedef struct {
+    void *ctx;
+    int (*write)(void *ctx, const char *data, size_t n);
+    void (*finish)(void *ctx, api_reply *rep);
+    void (*abort)(void *ctx);
+} api_upload;
+
+/* Starts an upload when the request's headers are in: fills up (and returns 0), or fills
+ * rep with the error and returns -1 (the body is then not read). */
+typedef int (*api_upload_handler)(const api_request *req, api_reply *rep, api_upload *up);
+
 typedef struct {
     const char *method;
     const char *pattern;          /* "/v1/sessions/{}/generate" */
     api_handler handler;
     const char *name;             /* for metrics: "sessions.generate" */
     int public;                   /* 1: no API key needed */
+    api_upload_handler upload;    /* non-NULL: the body is streamed to it (handler unused) */
 } api_route;
 
 extern const api_route api_routes[];
@@ -120,6 +138,31 @@ int api_get_str(json_t *obj, const char *field, size_t max_bytes, const char **o
                 api_reply *rep);
 /* Rejects fields not in the NULL-terminated list (a typo should not pass silently). */
 int api_check_fields(json_t *obj, const char *const *known, api_reply *rep);
+
+/* ---- streamed events ---------------------------------------------------------------- */
+
+#define API_REAL_DIGITS 10        /* significant digits of reals in streamed events */
+
+/* The bytes of a stream not yet taken by the server.  Zero-initialise; ndjson selects the
+ * framing (else SSE). */
+typedef struct {
+    char *buf;
+    size_t len, off, cap;
+    int ndjson;
+} api_outbuf;
+
+/* Queues raw bytes.  0, or -1 when out of memory. */
+int api_outbuf_add(api_outbuf *o, const char *bytes, size_t n);
+/* Queues one event of obj (stolen): SSE "id: <id>\ndata: {...}\n\n" (id may be NULL) or an
+ * NDJSON line.  0, or -1 when out of memory (or obj is NULL). */
+int api_outbuf_event(api_outbuf *o, const char *id, json_t *obj);
+/* Queues an SSE comment (nothing for NDJSON): a write that shows whether the client is
+ * still there while there is nothing to say. */
+int api_outbuf_heartbeat(api_outbuf *o);
+int api_outbuf_empty(const api_outbuf *o);
+/* Moves up to max queued bytes into buf; returns how many. */
+size_t api_outbuf_take(api_outbuf *o, char *buf, size_t max);
+void api_outbuf_free(api_outbuf *o);
 
 /* ---- metrics ---------------------------------------------------------------------- */
 

@@ -26,7 +26,7 @@
 #define HW_STREAM_BATCH 16      /* points drawn per call of a stream's next() */
 #define HW_PRIME_BATCH 256      /* prime points read per call before a stream's first point */
 #define HW_CHECK_EVERY 32       /* points between looks for a departed client or a shutdown */
-#define HW_REAL_DIGITS 10       /* significant digits written: hundredths below 1e8 */
+#define HW_REAL_DIGITS API_REAL_DIGITS /* significant digits written: hundredths below 1e8 */
 #define HW_SEED_MASK ((UINT64_C(1) << 53) - 1) /* a random seed stays exact in JavaScript */
 #define HW_FORMAT_MAX 16        /* bytes of "format" */
 
@@ -57,8 +57,7 @@ typedef struct {
     gen_finish finish;
     model_step_ws *ws;          /* batch 1, for the steps of streams and feeds */
     real *y;                    /* (outputs) the mixture of the last step */
-    char *pending;              /* a stream's bytes not yet handed to the server */
-    size_t pending_len, pending_off, pending_cap;
+    api_outbuf out;             /* a stream's bytes not yet handed to the server */
     int done;                   /* a stream's final event is formatted */
 } drawing;
 
@@ -320,7 +319,7 @@ static void drawing_free(drawing *d)
     model_step_ws_free(d->ws);
     free(d->y);
     free(d->prime);
-    free(d->pending);
+    api_outbuf_free(&d->out);
     free(d);
 }
 
@@ -462,49 +461,18 @@ out:
 
 /* ---- streams ---------------------------------------------------------------------------- */
 
-static int pending_add(drawing *d, const char *bytes, size_t n)
-{
-    if (d->pending_len + n > d->pending_cap) {
-        size_t cap = d->pending_cap ? d->pending_cap : 1024;
-        while (cap < d->pending_len + n)
-            cap *= 2;
-        char *p = realloc(d->pending, cap);
-        if (!p)
-            return -1;
-        d->pending = p;
-        d->pending_cap = cap;
-    }
-    memcpy(d->pending + d->pending_len, bytes, n);
-    d->pending_len += n;
-    return 0;
-}
-
-/* Appends one event, SSE "data: {...}\n\n" or an NDJSON line, of obj (stolen). */
-static int pending_event(drawing *d, json_t *obj)
-{
-    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(HW_REAL_DIGITS)) : NULL;
-    json_decref(obj);
-    if (!text)
-        return -1;
-    int rc = (d->o.ndjson ? 0 : pending_add(d, "data: ", 6)) | pending_add(d, text, strlen(text)) |
-             pending_add(d, d->o.ndjson ? "\n" : "\n\n", d->o.ndjson ? 1 : 2);
-    free(text);
-    return rc ? -1 : 0;
-}
-
 /* Makes a stream's next bytes (none is fine: stream_next calls again): a heartbeat after
  * a batch of a prime that goes on (SSE only), the events of up to HW_STREAM_BATCH points,
  * or the final event.  -1 when out of memory. */
 static int stream_fill(drawing *d)
 {
-    d->pending_len = d->pending_off = 0;
     if (d->finish == GEN_RUNNING && d->app->stopping)
         d->finish = GEN_SHUTDOWN;
     if (d->finish == GEN_RUNNING && d->primed < d->nprime) {
         const int32_t left = d->nprime - d->primed;
         read_prime(d, d->primed + (left < HW_PRIME_BATCH ? left : HW_PRIME_BATCH), NULL);
         /* a long prime: an SSE comment, so that a client gone is noticed at this write */
-        return d->o.ndjson || d->primed == d->nprime ? 0 : pending_add(d, ": \n\n", 4);
+        return d->primed == d->nprime ? 0 : api_outbuf_heartbeat(&d->out);
     }
     if (d->finish == GEN_RUNNING && d->drawn < d->o.p.max_points) {
         for (int k = 0; k < HW_STREAM_BATCH && d->drawn < d->o.p.max_points; k++) {
@@ -512,7 +480,7 @@ static int stream_fill(drawing *d)
             hw_step(&d->m->m, &d->m->strokes, d->state, d->ws, d->y, d->pen, NULL, &d->o.p,
                     d->rng, pt);
             d->drawn++;
-            if (pending_event(d, json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(d->pen->x),
+            if (api_outbuf_event(&d->out, NULL, json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(d->pen->x),
                                            "y", hundredths(d->pen->y), "dx", hundredths(pt[0]),
                                            "dy", hundredths(pt[1]), "eos", pt[2] > 0.5f)) != 0)
                 return -1;
@@ -523,7 +491,7 @@ static int stream_fill(drawing *d)
         d->finish = GEN_LENGTH;
     give_back(d); /* before the final event: a client that has read it may use the session */
     d->done = 1;
-    return pending_event(d, json_pack("{s:b, s:i, s:o, s:s, s:s}", "done", 1, "points", d->drawn,
+    return api_outbuf_event(&d->out, NULL, json_pack("{s:b, s:i, s:o, s:s, s:s}", "done", 1, "points", d->drawn,
                                       "seed", d->o.has_seed ? json_integer((json_int_t)d->o.p.seed)
                                                             : json_null(),
                                       "model", d->m->name, "finish_reason",
@@ -533,16 +501,11 @@ static int stream_fill(drawing *d)
 static ssize_t stream_next(void *ctx, char *buf, size_t max)
 {
     drawing *d = ctx;
-    while (d->pending_off == d->pending_len) {
+    while (api_outbuf_empty(&d->out)) {
         if (d->done || stream_fill(d) != 0)
             return -1;
     }
-    size_t n = d->pending_len - d->pending_off;
-    if (n > max)
-        n = max;
-    memcpy(buf, d->pending + d->pending_off, n);
-    d->pending_off += n;
-    return (ssize_t)n;
+    return (ssize_t)api_outbuf_take(&d->out, buf, max);
 }
 
 static void stream_release(void *ctx)
@@ -553,6 +516,7 @@ static void stream_release(void *ctx)
 /* Hands d (and the session it holds) to a streamed reply. */
 static void start_stream(drawing *d, api_reply *rep)
 {
+    d->out.ndjson = d->o.ndjson;
     rep->status = 200;
     rep->streaming = 1;
     rep->stream = (api_stream){d, stream_next, stream_release,

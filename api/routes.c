@@ -7,20 +7,20 @@
 #include "api.h"
 
 const api_route api_routes[] = {
-    {"GET", "/v1/health", api_health, "health", 1},
-    {"GET", "/v1/ready", api_ready, "ready", 1},
-    {"GET", "/metrics", api_metrics_get, "metrics", 0},
-    {"GET", "/v1/models", api_models_list, "models.list", 0},
-    {"GET", "/v1/models/{}", api_models_get, "models.get", 0},
-    {"POST", "/v1/sessions", api_sessions_create, "sessions.create", 0},
-    {"GET", "/v1/sessions", api_sessions_list, "sessions.list", 0},
-    {"GET", "/v1/sessions/{}", api_sessions_get, "sessions.get", 0},
-    {"DELETE", "/v1/sessions/{}", api_sessions_delete, "sessions.delete", 0},
-    {"POST", "/v1/sessions/{}/feed", api_sessions_feed, "sessions.feed", 0},
-    {"POST", "/v1/sessions/{}/generate", api_sessions_generate, "sessions.generate", 0},
-    {"POST", "/v1/sessions/{}/fork", api_sessions_fork, "sessions.fork", 0},
-    {"POST", "/v1/sessions/{}/reset", api_sessions_reset, "sessions.reset", 0},
-    {"POST", "/v1/handwriting/sample", api_handwriting_sample, "handwriting.sample", 0},
+    {"GET", "/v1/health", api_health, "health", 1, NULL},
+    {"GET", "/v1/ready", api_ready, "ready", 1, NULL},
+    {"GET", "/metrics", api_metrics_get, "metrics", 0, NULL},
+    {"GET", "/v1/models", api_models_list, "models.list", 0, NULL},
+    {"GET", "/v1/models/{}", api_models_get, "models.get", 0, NULL},
+    {"POST", "/v1/sessions", api_sessions_create, "sessions.create", 0, NULL},
+    {"GET", "/v1/sessions", api_sessions_list, "sessions.list", 0, NULL},
+    {"GET", "/v1/sessions/{}", api_sessions_get, "sessions.get", 0, NULL},
+    {"DELETE", "/v1/sessions/{}", api_sessions_delete, "sessions.delete", 0, NULL},
+    {"POST", "/v1/sessions/{}/feed", api_sessions_feed, "sessions.feed", 0, NULL},
+    {"POST", "/v1/sessions/{}/generate", api_sessions_generate, "sessions.generate", 0, NULL},
+    {"POST", "/v1/sessions/{}/fork", api_sessions_fork, "sessions.fork", 0, NULL},
+    {"POST", "/v1/sessions/{}/reset", api_sessions_reset, "sessions.reset", 0, NULL},
+    {"POST", "/v1/handwriting/sample", api_handwriting_sample, "handwriting.sample", 0, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

@@ -310,31 +310,9 @@ typedef struct {
     gen_request *g;
     session *s;                /* NULL once given back */
     session_store *store;
-    int ndjson;
     int done;                  /* the final event was written */
-    char *pending;             /* formatted bytes not yet handed to the server */
-    size_t pending_len, pending_off;
+    api_outbuf out;            /* formatted bytes not yet handed to the server */
 } gen_stream;
-
-/* Formats one event: SSE "data: {...}\n\n" or an NDJSON line. */
-static int stream_event(gen_stream *gs, json_t *obj)
-{
-    char *text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (!text)
-        return -1;
-    size_t n = strlen(text);
-    free(gs->pending);
-    gs->pending = malloc(n + 16);
-    if (!gs->pending) {
-        free(text);
-        return -1;
-    }
-    gs->pending_len = (size_t)sprintf(gs->pending, gs->ndjson ? "%s\n" : "data: %s\n\n", text);
-    gs->pending_off = 0;
-    free(text);
-    return 0;
-}
 
 /* Gives the session back once the request has ended (the scheduler no longer touches it),
  * so a client that read the final event can use the session at once. */
@@ -349,7 +327,7 @@ static void stream_give_back(gen_stream *gs)
 static ssize_t stream_next(void *ctx, char *buf, size_t max)
 {
     gen_stream *gs = ctx;
-    if (gs->pending_off == gs->pending_len) {
+    if (api_outbuf_empty(&gs->out)) {
         if (gs->done)
             return -1;
         char text[1024];
@@ -357,37 +335,26 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
         size_t n = gen_request_read(gs->g, text, sizeof text, STREAM_WAIT_MS, &fin);
         if (n > 0) {
             json_t *t = json_stringn(text, n);
-            if (!t || stream_event(gs, json_pack("{s:o}", "text", t)) != 0)
+            if (!t || api_outbuf_event(&gs->out, NULL, json_pack("{s:o}", "text", t)) != 0)
                 return -1;
         } else if (fin != GEN_RUNNING) {
             stream_give_back(gs);
-            if (stream_event(gs, json_pack("{s:b, s:s, s:I, s:o}", "done", 1, "finish_reason",
-                                           gen_finish_str(fin), "chars",
-                                           (json_int_t)gen_request_chars(gs->g), "timings",
+            if (api_outbuf_event(&gs->out, NULL,
+                                 json_pack("{s:b, s:s, s:I, s:o}", "done", 1, "finish_reason", gen_finish_str(fin),
+                                           "chars", (json_int_t)gen_request_chars(gs->g), "timings",
                                            timings_json(gs->g))) != 0)
                 return -1;
             gs->done = 1;
-        } else if (!gs->ndjson) {
+        } else {
             /* nothing yet (a long prompt): an SSE comment, so a client that went away is
              * noticed at this write and its generation cancelled */
-            static const char beat[] = ": \n\n";
-            free(gs->pending);
-            gs->pending = malloc(sizeof beat);
-            if (!gs->pending)
+            if (api_outbuf_heartbeat(&gs->out) != 0)
                 return -1;
-            memcpy(gs->pending, beat, sizeof beat - 1);
-            gs->pending_len = sizeof beat - 1;
-            gs->pending_off = 0;
-        } else {
-            return 0;
+            if (api_outbuf_empty(&gs->out))
+                return 0;
         }
     }
-    size_t n = gs->pending_len - gs->pending_off;
-    if (n > max)
-        n = max;
-    memcpy(buf, gs->pending + gs->pending_off, n);
-    gs->pending_off += n;
-    return (ssize_t)n;
+    return (ssize_t)api_outbuf_take(&gs->out, buf, max);
 }
 
 static void stream_release(void *ctx)
@@ -397,7 +364,7 @@ static void stream_release(void *ctx)
     gen_request_wait(gs->g);
     stream_give_back(gs);
     gen_request_free(gs->g);
-    free(gs->pending);
+    api_outbuf_free(&gs->out);
     free(gs);
 }
 
@@ -499,12 +466,12 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
         gs->g = g;
         gs->s = s;
         gs->store = req->app->sessions;
-        gs->ndjson = wants_ndjson(req->accept);
+        gs->out.ndjson = wants_ndjson(req->accept);
         s = NULL; /* the stream holds the session now */
         rep->status = 200;
         rep->streaming = 1;
         rep->stream = (api_stream){gs, stream_next, stream_release,
-                                   gs->ndjson ? "application/x-ndjson" : "text/event-stream"};
+                                   gs->out.ndjson ? "application/x-ndjson" : "text/event-stream"};
         goto out;
     }
     wait_or_cancel(req, g);

@@ -67,6 +67,10 @@ typedef struct {
     char *body;
     size_t body_len;
     int too_large;
+    const api_route *route_hint; /* the route matched when the headers came */
+    api_upload up;              /* a streamed upload in progress (up.write != NULL) */
+    int up_stopped;             /* write() said stop: drop the rest */
+    int answered;               /* a reply was queued */
     int status;
     uint64_t bytes;
     struct timespec start;
@@ -135,24 +139,31 @@ static int auth_ok(const char *header, const char *key)
     return diff == 0;
 }
 
-static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
+static void request_init(struct MHD_Connection *c, conn_ctx *cc, api_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->method = cc->method;
+    req->path = cc->url;
+    req->body = cc->body;
+    req->body_len = cc->body_len;
+    req->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req->accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    req->last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    req->query = query_lookup;
+    req->client_gone = peer_gone;
+    req->conn = c;
+    req->app = cc->srv->app;
+}
+
+/* Routes the request and checks what every route checks (key, readiness, size); on a pass
+ * returns the route with req filled, else NULL with rep filled. */
+static const api_route *admit(struct MHD_Connection *c, conn_ctx *cc, api_request *req, api_reply *rep)
 {
     api_app *app = cc->srv->app;
-    api_request req;
-    memset(&req, 0, sizeof req);
-    req.method = cc->method;
-    req.path = cc->url;
-    req.body = cc->body;
-    req.body_len = cc->body_len;
-    req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    req.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-    req.query = query_lookup;
-    req.client_gone = peer_gone;
-    req.conn = c;
-    req.app = app;
+    request_init(c, cc, req);
     int status = 404;
     char allow[64];
-    const api_route *route = api_route_match(cc->method, cc->url, &req, &status, allow, sizeof allow);
+    const api_route *route = api_route_match(cc->method, cc->url, req, &status, allow, sizeof allow);
     if (!route) {
         cc->route = "unmatched";
         if (status == 405) {
@@ -161,22 +172,32 @@ static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
         } else {
             api_error(rep, 404, "no such route: %s %s", cc->method, cc->url);
         }
-        return;
+        return NULL;
     }
     cc->route = route->name;
     if (app->api_key && !route->public &&
         !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), app->api_key)) {
         api_error(rep, 401, "a valid API key is required: Authorization: Bearer <key>");
-        return;
+        return NULL;
     }
     if ((app->stopping || !app->ready) && !route->public) {
         api_error(rep, 503, app->stopping ? "the server is shutting down" : "the server is starting");
-        return;
+        return NULL;
     }
     if (cc->too_large) {
-        api_error(rep, 413, "the body is larger than the limit of %zu bytes", app->max_body_bytes);
-        return;
+        size_t limit = route->upload ? app->max_upload_bytes : app->max_body_bytes;
+        api_error(rep, 413, "the body is larger than the limit of %zu bytes", limit);
+        return NULL;
     }
+    return route;
+}
+
+static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
+{
+    api_request req;
+    const api_route *route = admit(c, cc, &req, rep);
+    if (!route)
+        return;
     route->handler(&req, rep);
     if (!rep->json && !rep->body && !rep->streaming && rep->status == 0)
         api_error(rep, 500, "the handler gave no reply");
@@ -244,14 +265,40 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
 }
 
 /* Routes the request, runs its handler and queues the reply. */
+/* Queues rep (consumed). */
+static enum MHD_Result reply_with(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
+{
+    cc->answered = 1;
+    enum MHD_Result r = send_reply(c, cc, rep);
+    json_decref(rep->json);
+    free(rep->body);
+    return r;
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, conn_ctx *cc)
 {
     api_reply rep = {0};
-    dispatch(c, cc, &rep);
-    enum MHD_Result r = send_reply(c, cc, &rep);
-    json_decref(rep.json);
-    free(rep.body);
-    return r;
+    if (cc->up.write) { /* the end of a streamed upload */
+        api_upload up = cc->up;
+        cc->up.write = NULL;
+        up.finish(up.ctx, &rep);
+    } else {
+        dispatch(c, cc, &rep);
+    }
+    return reply_with(c, cc, &rep);
+}
+
+/* The headers of an upload route are in: admit it and start the upload, or answer now. */
+static enum MHD_Result upload_begin(struct MHD_Connection *c, conn_ctx *cc)
+{
+    api_reply rep = {0};
+    api_request req;
+    const api_route *route = admit(c, cc, &req, &rep);
+    if (!route || route->upload(&req, &rep, &cc->up) != 0) {
+        cc->up.write = NULL;
+        return reply_with(c, cc, &rep);
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -281,18 +328,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             json_decref(rep.json);
             return r;
         }
+        const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
+        cc->route_hint = route;
+        const size_t limit = route && route->upload ? srv->app->max_upload_bytes : srv->app->max_body_bytes;
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (len && strtoull(len, NULL, 10) > srv->app->max_body_bytes)
+        if (len && strtoull(len, NULL, 10) > limit)
             cc->too_large = 1;
         /* refuse a body we would not read (too large, or no valid key) before it is sent */
-        const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
         if (cc->too_large ||
             (srv->app->api_key && route && !route->public &&
              !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       srv->app->api_key))) {
             return answer(c, cc);
         }
+        if (route && route->upload)
+            return upload_begin(c, cc);
         return MHD_YES;
+    }
+    if (cc->answered) { /* refused before the body: drop it */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (cc->up.write) {
+        if (*upload_size > 0) {
+            if (!cc->up_stopped && cc->up.write(cc->up.ctx, upload_data, *upload_size) != 0)
+                cc->up_stopped = 1;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return answer(c, cc);
     }
     if (*upload_size > 0) {
         if (!cc->too_large && cc->body_len + *upload_size <= srv->app->max_body_bytes) {
@@ -328,6 +392,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     log_msg(LOG_INFO, "%s %s %d %llu %.1fms%s", cc->method, cc->url, cc->status,
             (unsigned long long)cc->bytes, elapsed_ms(&cc->start),
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+    if (cc->up.write) /* the connection died in the middle of an upload */
+        cc->up.abort(cc->up.ctx);
     free(cc->body);
     free(cc);
     *con_cls = NULL;
