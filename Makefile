@@ -9,7 +9,7 @@ CC       ?= gcc
 ARCH     ?= -march=x86-64-v3
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(ARCH) -fopenmp-simd -fno-trapping-math -Wall -Wextra -MMD -MP -Iengine -Iapi
-LDLIBS   := -ljansson -lexpat -lm -lpthread -ldl
+LDLIBS   := -ljansson -lexpat -lz -lnettle -lm -lpthread -ldl
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 BUILD    ?= build
@@ -17,18 +17,19 @@ PORT     ?= 8080
 
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
-                libcurl4-openssl-dev libexpat1-dev check fortunes hershey-fonts-data curl
+                libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl
 BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
               engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c \
-              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c
+              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/datasets.c \
+              engine/jobs.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
-              api/models.c api/sessions.c api/handwriting.c api/events.c
+              api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
-              tests/test_hershey.c tests/test_handwriting.c tests/check_main.c
+              tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/check_main.c
 DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c

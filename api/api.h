@@ -12,11 +12,14 @@
 #include <sys/types.h>
 
 #include "handwriting.h"
+#include "datasets.h"
+#include "jobs.h"
 #include "registry.h"
 #include "session.h"
 
 /* Limits, named (the flags of the same names override the defaults). */
 #define API_DEFAULT_MAX_BODY_BYTES (1u << 20)
+#define API_DEFAULT_MAX_UPLOAD_BYTES (256L << 20)
 #define API_DEFAULT_MAX_CHARS 10000
 #define API_MAX_PROMPT_CHARS 100000
 #define API_MAX_PARAMS 4
@@ -30,6 +33,9 @@ typedef struct api_metrics api_metrics;
 typedef struct {
     registry *models;
     session_store *sessions;
+    dataset_store *datasets;
+    job_runner *jobs;
+    const char *models_dir;       /* where finished jobs write their models */
     api_metrics *metrics;
     const char *api_key;          /* NULL = no authentication */
     size_t max_body_bytes;
@@ -136,6 +142,12 @@ int api_get_num(json_t *obj, const char *field, double lo, double hi, double *ou
 int api_get_bool(json_t *obj, const char *field, int *out, api_reply *rep);
 int api_get_str(json_t *obj, const char *field, size_t max_bytes, const char **out,
                 api_reply *rep);
+/* A query-string integer: absent → def (returns 0); malformed or outside lo..hi → a 400
+ * naming key (returns -1). */
+int api_query_int(const api_request *req, const char *key, int64_t lo, int64_t hi, int64_t def,
+                  int64_t *out, api_reply *rep);
+/* Milliseconds since the epoch as an ISO 8601 UTC string (new reference). */
+json_t *api_iso_time(int64_t ms);
 /* Rejects fields not in the NULL-terminated list (a typo should not pass silently). */
 int api_check_fields(json_t *obj, const char *const *known, api_reply *rep);
 
@@ -185,6 +197,21 @@ void api_sessions_feed(const api_request *req, api_reply *rep);
 void api_sessions_generate(const api_request *req, api_reply *rep);
 void api_sessions_fork(const api_request *req, api_reply *rep);
 void api_sessions_reset(const api_request *req, api_reply *rep);
+int api_datasets_upload(const api_request *req, api_reply *rep, api_upload *up);
+void api_datasets_list(const api_request *req, api_reply *rep);
+void api_datasets_get(const api_request *req, api_reply *rep);
+void api_datasets_delete(const api_request *req, api_reply *rep);
+void api_jobs_submit(const api_request *req, api_reply *rep);
+void api_jobs_list(const api_request *req, api_reply *rep);
+void api_jobs_get(const api_request *req, api_reply *rep);
+void api_jobs_cancel(const api_request *req, api_reply *rep);
+void api_jobs_delete(const api_request *req, api_reply *rep);
+void api_jobs_events(const api_request *req, api_reply *rep);
+void api_jobs_metrics(const api_request *req, api_reply *rep);
+void api_jobs_loss_svg(const api_request *req, api_reply *rep);
+
+/* The job runner's host: datasets from app->datasets, models into app->models. */
+job_host api_job_host(api_app *app);
 void api_handwriting_sample(const api_request *req, api_reply *rep);
 /* Feed and generate of a session on a handwriting model (api_sessions_feed and
  * api_sessions_generate hand those over). */

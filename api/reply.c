@@ -2,9 +2,11 @@
  * reply.c — the one error helper, JSON replies, body parsing and field validation.
  */
 #include <math.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "api.h"
@@ -176,4 +178,33 @@ int api_get_str(json_t *obj, const char *field, size_t max_bytes, const char **o
     }
     *out = json_string_value(v);
     return 1;
+}
+
+json_t *api_iso_time(int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+    return json_string(buf);
+}
+
+int api_query_int(const api_request *req, const char *key, int64_t lo, int64_t hi, int64_t def,
+                  int64_t *out, api_reply *rep)
+{
+    const char *v = req->query ? req->query(req->conn, key) : NULL;
+    *out = def;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (*v == 0 || *end || errno || x < lo || x > hi) {
+        api_error(rep, 400, "%s must be an integer between %lld and %lld", key, (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
 }

@@ -21,6 +21,18 @@ const api_route api_routes[] = {
     {"POST", "/v1/sessions/{}/fork", api_sessions_fork, "sessions.fork", 0, NULL},
     {"POST", "/v1/sessions/{}/reset", api_sessions_reset, "sessions.reset", 0, NULL},
     {"POST", "/v1/handwriting/sample", api_handwriting_sample, "handwriting.sample", 0, NULL},
+    {"POST", "/v1/datasets", NULL, "datasets.upload", 0, api_datasets_upload},
+    {"GET", "/v1/datasets", api_datasets_list, "datasets.list", 0, NULL},
+    {"GET", "/v1/datasets/{}", api_datasets_get, "datasets.get", 0, NULL},
+    {"DELETE", "/v1/datasets/{}", api_datasets_delete, "datasets.delete", 0, NULL},
+    {"POST", "/v1/jobs", api_jobs_submit, "jobs.submit", 0, NULL},
+    {"GET", "/v1/jobs", api_jobs_list, "jobs.list", 0, NULL},
+    {"GET", "/v1/jobs/{}", api_jobs_get, "jobs.get", 0, NULL},
+    {"DELETE", "/v1/jobs/{}", api_jobs_delete, "jobs.delete", 0, NULL},
+    {"GET", "/v1/jobs/{}/events", api_jobs_events, "jobs.events", 0, NULL},
+    {"GET", "/v1/jobs/{}/metrics", api_jobs_metrics, "jobs.metrics", 0, NULL},
+    {"GET", "/v1/jobs/{}/loss.svg", api_jobs_loss_svg, "jobs.loss_svg", 0, NULL},
+    {"POST", "/v1/jobs/{}/cancel", api_jobs_cancel, "jobs.cancel", 0, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

@@ -19,17 +19,6 @@
 #define LIST_DEFAULT 100
 
 /* ISO 8601 UTC with milliseconds, e.g. 2026-11-26T19:03:04.123Z. */
-static json_t *iso_time(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-    return json_string(buf);
-}
-
 /* A handwriting session counts points where a character session counts characters. */
 static const char *seen_key(int handwriting)
 {
@@ -40,7 +29,7 @@ static json_t *meta_json(const session_meta *m)
 {
     return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "id", m->id, "model", m->model,
                      seen_key(m->handwriting), (json_int_t)m->seen, "created_at",
-                     iso_time(m->created_ms), "last_used_at", iso_time(m->used_ms), "busy",
+                     api_iso_time(m->created_ms), "last_used_at", api_iso_time(m->used_ms), "busy",
                      m->busy);
 }
 
@@ -127,35 +116,17 @@ void api_sessions_create(const api_request *req, api_reply *rep)
         goto out;
     }
     api_json(rep, 201, json_pack("{s:s, s:s, s:o}", "id", s->id, "model", m->name, "created_at",
-                                 iso_time(s->created_ms)));
+                                 api_iso_time(s->created_ms)));
     session_release(req->app->sessions, s, 1, 0);
 out:
     json_decref(body);
 }
 
-static int query_int(const api_request *req, const char *key, int64_t lo, int64_t hi,
-                     int64_t def, int64_t *out, api_reply *rep)
-{
-    const char *v = req->query ? req->query(req->conn, key) : NULL;
-    *out = def;
-    if (!v)
-        return 0;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    if (*v == 0 || *end || x < lo || x > hi) {
-        api_error(rep, 400, "%s must be an integer between %lld and %lld", key, (long long)lo,
-                  (long long)hi);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 void api_sessions_list(const api_request *req, api_reply *rep)
 {
     int64_t limit, offset;
-    if (query_int(req, "limit", 1, API_PAGE_MAX, LIST_DEFAULT, &limit, rep) < 0 ||
-        query_int(req, "offset", 0, INT32_MAX, 0, &offset, rep) < 0)
+    if (api_query_int(req, "limit", 1, API_PAGE_MAX, LIST_DEFAULT, &limit, rep) < 0 ||
+        api_query_int(req, "offset", 0, INT32_MAX, 0, &offset, rep) < 0)
         return;
     char (*ids)[SESSION_ID_LEN + 1] = calloc((size_t)limit, sizeof *ids);
     if (!ids) {
@@ -210,7 +181,7 @@ void api_sessions_fork(const api_request *req, api_reply *rep)
         return;
     }
     api_json(rep, 201, json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", s->id, "model", s->model->name,
-                                 "created_at", iso_time(s->created_ms), "forked_from", req->params[0],
+                                 "created_at", api_iso_time(s->created_ms), "forked_from", req->params[0],
                                  seen_key(s->model->handwriting), (json_int_t)s->seen));
     session_release(req->app->sessions, s, 1, 0);
 }

@@ -69,6 +69,9 @@ hyper_status read_file(const char *path, size_t max_bytes, char **out, size_t *l
     while (buf) {
         if (n == cap) {
             if (cap >= max_bytes) {
+                char extra; /* a file of exactly max_bytes ends here */
+                if (fread(&extra, 1, 1, f) == 0 && !ferror(f))
+                    break;
                 st = hyper_fail(err, HYPER_ERR_ARG, "%s: larger than the limit of %zu bytes", path, max_bytes);
                 break;
             }
@@ -842,6 +845,18 @@ fail:
     return st;
 }
 
+hyper_status trainer_set_weights(trainer *t, const model *src, char *err)
+{
+    if (memcmp(&src->cfg, &t->m.cfg, sizeof src->cfg) != 0 || src->size != t->m.size)
+        return hyper_fail(err, HYPER_ERR_ARG,
+                          "the starting model (%s %d×%d, %d inputs, %d outputs) differs from the run's (%s %d×%d, %d inputs, %d outputs)",
+                          cell_kind_str((cell_kind)src->cfg.cell), src->cfg.layers, src->cfg.units, src->cfg.inputs,
+                          src->cfg.outputs, cell_kind_str((cell_kind)t->m.cfg.cell), t->m.cfg.layers, t->m.cfg.units,
+                          t->m.cfg.inputs, t->m.cfg.outputs);
+    memcpy(t->m.block, src->block, t->m.size * sizeof(real));
+    return HYPER_OK;
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 static double now_seconds(void)
@@ -868,12 +883,13 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
         const int eval = last || (t->tp.eval_every > 0 && s % t->tp.eval_every == 0);
         if (eval && has_validation(t))
             trainer_eval(t);
-        if (ckpt_path && (last || (t->tp.checkpoint_every > 0 && s % t->tp.checkpoint_every == 0))) {
+        const int ckpt = ckpt_path && (last || (t->tp.checkpoint_every > 0 && s % t->tp.checkpoint_every == 0));
+        if (ckpt) {
             hyper_status st = trainer_save_checkpoint(t, ckpt_path, err);
             if (st != HYPER_OK)
                 return st;
         }
-        if (report && (eval || s % report_every == 0)) {
+        if (report && (eval || ckpt || s % report_every == 0)) {
             const double now = now_seconds();
             train_progress p = {
                 .step = s,
@@ -884,6 +900,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
                 .items_per_sec = (double)(t->items - window_items) / fmax(now - window_start, 1e-9),
                 .elapsed = now - start,
                 .evaluated = eval,
+                .checkpointed = ckpt,
             };
             p.eta = (now - start) / (double)(s - first) * (double)(t->tp.steps - s);
             window_loss = 0;

@@ -111,6 +111,7 @@ typedef struct {
     double elapsed;       /* seconds since this run started */
     double eta;           /* seconds to the end at the current rate */
     int evaluated;        /* 1 when this report carries a new validation figure */
+    int checkpointed;     /* 1 when a checkpoint was written at this step */
 } train_progress;
 
 /* A training run: model, optimizer state, data cursor and carried recurrent state. */
@@ -144,7 +145,12 @@ hyper_status trainer_save_model(const trainer *t, const char *path, char *err);
 /* Called at each report; a non-zero return stops the run with HYPER_ERR_CANCELLED. */
 typedef int (*train_report_fn)(const train_progress *p, void *user);
 
-/* Runs to tp->steps: reports every report_every steps (and after every validation),
+/* Starts the run from another model's weights (fine-tuning): src must have the same config
+ * as the run's model.  HYPER_ERR_ARG names what differs. */
+hyper_status trainer_set_weights(trainer *t, const model *src, char *err);
+
+/* Runs to tp->steps: reports every report_every steps (and after every validation and
+ * every checkpoint),
  * validates every eval_every steps and at the end, writes ckpt_path (may be NULL) every
  * checkpoint_every steps and at the end. */
 hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn report,

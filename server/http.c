@@ -198,6 +198,10 @@ static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
     const api_route *route = admit(c, cc, &req, rep);
     if (!route)
         return;
+    if (!route->handler) { /* an upload route reached without its upload */
+        api_error(rep, 500, "%s takes its body as an upload", cc->url);
+        return;
+    }
     route->handler(&req, rep);
     if (!rep->json && !rep->body && !rep->streaming && rep->status == 0)
         api_error(rep, 500, "the handler gave no reply");

@@ -42,6 +42,9 @@ typedef struct {
     long max_batch;
     long half_weights;
     const char *log_level;
+    long train_workers;
+    long train_threads;
+    long max_upload_bytes;
 } options;
 
 typedef struct {
@@ -64,6 +67,9 @@ static const flag_doc flags[] = {
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
+    {"--train-workers", "HYPERD_TRAIN_WORKERS", "N", "training jobs run at once, 0 = none run (1)"},
+    {"--train-threads", "HYPERD_TRAIN_THREADS", "N", "BLAS threads of training jobs (1)"},
+    {"--max-upload-bytes", "HYPERD_MAX_UPLOAD_BYTES", "N", "largest dataset upload (268435456)"},
 };
 
 static void usage(FILE *f)
@@ -110,6 +116,9 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
     else if (!strcmp(flag, "--half-weights")) return parse_long(flag, v, 0, 1, &o->half_weights);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
+    else if (!strcmp(flag, "--train-workers")) return parse_long(flag, v, 0, JOBS_MAX_WORKERS, &o->train_workers);
+    else if (!strcmp(flag, "--train-threads")) return parse_long(flag, v, 1, 256, &o->train_threads);
+    else if (!strcmp(flag, "--max-upload-bytes")) return parse_long(flag, v, 1024, DATASET_MAX_BYTES_CEILING, &o->max_upload_bytes);
     else return -2;
     return 0;
 }
@@ -168,7 +177,8 @@ static void *janitor_main(void *arg)
 int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
-                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info"};
+                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info",
+                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -257,8 +267,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyperd: --data-dir %s: %s\n", o.data_dir, strerror(errno));
         return 1;
     }
-    char session_dir[PATH_MAX];
+    char session_dir[PATH_MAX], dataset_dir[PATH_MAX], job_dir[PATH_MAX], job_models[PATH_MAX];
     snprintf(session_dir, sizeof session_dir, "%s/sessions", o.data_dir);
+    snprintf(dataset_dir, sizeof dataset_dir, "%s/datasets", o.data_dir);
+    snprintf(job_dir, sizeof job_dir, "%s/jobs", o.data_dir);
+    snprintf(job_models, sizeof job_models, "%s/models", o.data_dir);
 
     registry models;
     registry_init(&models, (int)o.max_batch);
@@ -270,9 +283,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyperd: %s\n", err);
         return 1;
     }
-    api_app app = {.models = &models, .sessions = &sessions, .metrics = api_metrics_new(),
-                   .api_key = key, .max_body_bytes = (size_t)o.max_body_bytes,
-                   .max_chars = o.max_chars, .started = (double)time(NULL)};
+    dataset_store *datasets = NULL;
+    if (dataset_store_open(&datasets, dataset_dir, NULL, err) != HYPER_OK) {
+        fprintf(stderr, "hyperd: %s\n", err);
+        return 1;
+    }
+    api_app app = {.models = &models, .sessions = &sessions, .datasets = datasets, .models_dir = job_models,
+                   .metrics = api_metrics_new(), .api_key = key, .max_body_bytes = (size_t)o.max_body_bytes,
+                   .max_upload_bytes = (size_t)o.max_upload_bytes, .max_chars = o.max_chars,
+                   .started = (double)time(NULL)};
     char herr[256];
     http_server *srv = http_start(&app, o.host, (uint16_t)o.port, (int)o.max_connections, level,
                                   herr, sizeof herr);
@@ -287,6 +306,18 @@ int main(int argc, char **argv)
             registry_free(&models);
             return 1;
         }
+    }
+    /* the models training jobs made; one that cannot be loaded is not fatal */
+    struct stat jm;
+    if (stat(job_models, &jm) == 0 && registry_load(&models, job_models, err) != HYPER_OK)
+        log_msg(LOG_WARN, "%s", err);
+    job_host host = api_job_host(&app);
+    if (job_runner_open(&app.jobs, job_dir, job_models, (int)o.train_workers, (int)o.train_threads, &host, err) !=
+        HYPER_OK) {
+        log_msg(LOG_ERROR, "%s", err);
+        http_stop(srv);
+        registry_free(&models);
+        return 1;
     }
     for (int i = 0; i < registry_count(&models); i++) {
         model_entry *e = registry_at(&models, i);
@@ -315,6 +346,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < registry_count(&models); i++)
         scheduler_stop(registry_at(&models, i)->sched);
     http_stop(srv);
+    job_runner_free(app.jobs); /* running jobs write a checkpoint and resume at the next start */
+    app.jobs = NULL;
     if (have_janitor) {
         pthread_mutex_lock(&jan.mu);
         jan.stop = 1;
@@ -327,6 +360,7 @@ int main(int argc, char **argv)
             failed ? " (some failed)" : "");
     session_store_free(&sessions);
     registry_free(&models);
+    dataset_store_free(datasets);
     api_metrics_free(app.metrics);
     free(key);
     return 0;

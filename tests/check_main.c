@@ -20,6 +20,7 @@ Suite *training_suite(void);
 Suite *strokes_suite(void);
 Suite *hershey_suite(void);
 Suite *handwriting_suite(void);
+Suite *datasets_suite(void);
 #endif
 
 int main(void)
@@ -37,6 +38,7 @@ int main(void)
     srunner_add_suite(sr, strokes_suite());
     srunner_add_suite(sr, hershey_suite());
     srunner_add_suite(sr, handwriting_suite());
+    srunner_add_suite(sr, datasets_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
 #endif
