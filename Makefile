@@ -23,7 +23,7 @@ BENCH_PACKAGES := python3-torch
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
               engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c \
-              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/datasets.c \
+              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c \
               engine/jobs.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c

@@ -4,7 +4,6 @@
  * (api_job_host): datasets from the dataset store, finished models into the registry.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "api.h"
 #include "datasets.h"
 #include "jobs.h"
+#include "strbuf.h"
 
 #define EVENTS_BATCH 64           /* history points copied per wake-up */
 #define EVENTS_WAIT_MS 500        /* how long a stream waits before a heartbeat */
@@ -269,35 +269,6 @@ void api_jobs_events(const api_request *req, api_reply *rep)
 #define PLOT_T 32.0
 #define PLOT_B 48.0
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int ok;
-} text_buf;
-
-static void tb_printf(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tb_printf(text_buf *b, const char *fmt, ...)
-{
-    while (b->ok) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (n > 0 ? (size_t)n : 0);
-        char *nb = n < 0 ? NULL : realloc(b->buf, cap);
-        if (!nb) {
-            b->ok = 0;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-}
-
 /* A "nice" tick step near span / 5. */
 static double tick_step(double span)
 {
@@ -333,9 +304,9 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
 #define PX(s) (PLOT_L + (double)(s) / x1 * pw)
 #define PY(v) (PLOT_T + (y1 - (v)) / (y1 - y0) * ph)
     const int hw = info->spec.kind == JOB_HANDWRITING;
-    text_buf b = {malloc(8192), 0, 8192, 1};
-    b.ok = b.buf != NULL;
-    tb_printf(&b,
+    strbuf b;
+    strbuf_init(&b);
+    strbuf_printf(&b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
               "font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -344,12 +315,12 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
               PLOT_W, PLOT_H, PLOT_W, PLOT_H, PLOT_L, info->id, info->spec.model_name, job_state_str(info->state));
     const double ys = tick_step(y1 - y0), xs = tick_step(x1);
     for (double v = ceil(y0 / ys) * ys; v <= y1; v += ys)
-        tb_printf(&b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+        strbuf_printf(&b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
                   PLOT_L, PLOT_L + pw, PY(v), PY(v), PLOT_L - 6, PY(v) + 4, fabs(v) < ys * 1e-6 ? 0.0 : v);
     for (double s = 0; s <= x1; s += xs)
-        tb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(s), PLOT_T + ph + 16, s);
-    tb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n"
+        strbuf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(s), PLOT_T + ph + 16, s);
+    strbuf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n"
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n"
                   "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">loss (%s)</text>\n",
               PLOT_L, PLOT_T, pw, ph, PLOT_L + pw / 2, PLOT_H - 8, PLOT_T + ph / 2,
@@ -357,25 +328,21 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
     const char *color[2] = {"#1f77b4", "#d62728"}, *label[2] = {"training", "validation"};
     for (int q = 0; q < 2; q++) {
         int started = 0;
-        tb_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color[q]);
+        strbuf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color[q]);
         for (size_t k = 0; k < n; k++) {
             const double v = q == 0 ? pts[k].train_loss : pts[k].val_loss;
             if (!isfinite(v) || (q == 1 && !pts[k].evaluated))
                 continue;
-            tb_printf(&b, "%s%.1f,%.1f", started ? " " : "", PX(pts[k].step), PY(v));
+            strbuf_printf(&b, "%s%.1f,%.1f", started ? " " : "", PX(pts[k].step), PY(v));
             started = 1;
         }
-        tb_printf(&b, "\"/>\n<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", PLOT_L + pw - 90,
+        strbuf_printf(&b, "\"/>\n<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", PLOT_L + pw - 90,
                   PLOT_T + 16 + 16 * q, color[q], label[q]);
     }
-    tb_printf(&b, "</svg>\n");
+    strbuf_printf(&b, "</svg>\n");
 #undef PX
 #undef PY
-    if (!b.ok) {
-        free(b.buf);
-        return NULL;
-    }
-    return b.buf;
+    return strbuf_take(&b);
 }
 
 void api_jobs_loss_svg(const api_request *req, api_reply *rep)

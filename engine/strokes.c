@@ -9,11 +9,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "strbuf.h"
 
 #define HERSHEY_DIR "/usr/share/hershey-fonts"
 /* The corpus of "synthetic:N": the one `make` builds in data/ (every fortunes file), else
@@ -192,42 +193,6 @@ int32_t strokes_drop_outliers(stroke_set *s, double limit)
 
 /* ---- drawing ------------------------------------------------------------------------- */
 
-/* A growing string for the SVG writer; ok drops to 0 on the first failed allocation. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int ok;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (!b->ok)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->ok = 0;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->ok = 0;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-}
-
 char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
                   double line_width)
 {
@@ -248,9 +213,9 @@ char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
     const double margin = fmax(w, h) * 0.03 + line_width;
     /* 1000 pixels across, the height in proportion (within reason for a single dot) */
     const double px_w = 1000, px_h = fmin(fmax(px_w * (h + 2 * margin) / (w + 2 * margin), 20), 4000);
-    sbuf b = {malloc(4096), 0, 4096, 1};
-    b.ok = b.buf != NULL;
-    sb_printf(&b,
+    strbuf b;
+    strbuf_init(&b);
+    strbuf_printf(&b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"%.3f %.3f %.3f %.3f\" "
               "width=\"%.0f\" height=\"%.0f\">\n"
@@ -260,17 +225,13 @@ char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
               line_width);
     int64_t i = 0;
     for (int32_t k = 0; k < nstrokes; k++) {
-        sb_printf(&b, "<path d=\"");
+        strbuf_printf(&b, "<path d=\"");
         for (int32_t j = 0; j < stroke_len[k]; j++, i++)
-            sb_printf(&b, "%s%.2f %.2f", j == 0 ? "M" : (j == 1 ? " L" : " "), xy[2 * i], xy[2 * i + 1]);
+            strbuf_printf(&b, "%s%.2f %.2f", j == 0 ? "M" : (j == 1 ? " L" : " "), xy[2 * i], xy[2 * i + 1]);
         if (stroke_len[k] == 1) /* a dot: a zero-length segment so the round cap draws it */
-            sb_printf(&b, " l0 0");
-        sb_printf(&b, "\"/>\n");
+            strbuf_printf(&b, " l0 0");
+        strbuf_printf(&b, "\"/>\n");
     }
-    sb_printf(&b, "</g>\n</svg>\n");
-    if (!b.ok) {
-        free(b.buf);
-        return NULL;
-    }
-    return b.buf;
+    strbuf_printf(&b, "</g>\n</svg>\n");
+    return strbuf_take(&b);
 }

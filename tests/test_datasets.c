@@ -9,7 +9,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <nettle/sha2.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "datasets.h"
+#include "fsutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -54,17 +54,7 @@ static void dir_create(void)
     ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp failed: %s", strerror(errno));
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void dir_remove(void)
-{
-    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void dir_remove(void) { fs_remove_tree(tmpdir); }
 
 static const char *tmp_path(char *buf, const char *rel)
 {

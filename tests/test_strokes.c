@@ -13,7 +13,6 @@
 #include <check.h>
 #include <errno.h>
 #include <expat.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "strokes.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -39,17 +39,7 @@ static void dir_create(void)
     ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp failed: %s", strerror(errno));
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void dir_remove(void)
-{
-    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void dir_remove(void) { fs_remove_tree(tmpdir); }
 
 static const char *tmp_path(char *buf, const char *rel)
 {
