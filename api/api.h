@@ -36,6 +36,7 @@ typedef struct {
     dataset_store *datasets;
     job_runner *jobs;
     const char *models_dir;       /* where finished jobs write their models */
+    const char *web_dir;          /* the demo page's files (clients/web), NULL = none */
     api_metrics *metrics;
     const char *api_key;          /* NULL = no authentication */
     size_t max_body_bytes;

@@ -45,6 +45,7 @@ typedef struct {
     long train_workers;
     long train_threads;
     long max_upload_bytes;
+    const char *web_dir;
 } options;
 
 typedef struct {
@@ -70,6 +71,7 @@ static const flag_doc flags[] = {
     {"--train-workers", "HYPERD_TRAIN_WORKERS", "N", "training jobs run at once, 0 = none run (1)"},
     {"--train-threads", "HYPERD_TRAIN_THREADS", "N", "BLAS threads of training jobs (1)"},
     {"--max-upload-bytes", "HYPERD_MAX_UPLOAD_BYTES", "N", "largest dataset upload (268435456)"},
+    {"--web-dir", "HYPERD_WEB_DIR", "DIR", "the demo page served at / (clients/web; \"\" = none)"},
 };
 
 static void usage(FILE *f)
@@ -118,6 +120,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
     else if (!strcmp(flag, "--train-workers")) return parse_long(flag, v, 0, JOBS_MAX_WORKERS, &o->train_workers);
     else if (!strcmp(flag, "--train-threads")) return parse_long(flag, v, 1, 256, &o->train_threads);
+    else if (!strcmp(flag, "--web-dir")) o->web_dir = v;
     else if (!strcmp(flag, "--max-upload-bytes")) return parse_long(flag, v, 1024, DATASET_MAX_BYTES_CEILING, &o->max_upload_bytes);
     else return -2;
     return 0;
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
                  API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info",
-                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES};
+                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES, "clients/web"};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
         return 1;
     }
     api_app app = {.models = &models, .sessions = &sessions, .datasets = datasets, .models_dir = job_models,
+                   .web_dir = o.web_dir && *o.web_dir ? o.web_dir : NULL,
                    .metrics = api_metrics_new(), .api_key = key, .max_body_bytes = (size_t)o.max_body_bytes,
                    .max_upload_bytes = (size_t)o.max_upload_bytes, .max_chars = o.max_chars,
                    .started = (double)time(NULL)};
