@@ -18,6 +18,9 @@ PORT     ?= 8080
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
                 libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl
+# what building alone needs (the Dockerfile's build stage: `make deps-build all`)
+BUILD_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
+                  libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev
 BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
@@ -55,7 +58,7 @@ HW_MODEL_ARGS := --kind handwriting --data synthetic:$(HW_LINES) --cell hyperlst
                 --lr 0.001 --clip 1.0 --keep 0.9 --steps 3000 --seed 1 --eval-every 250 \
                 --eval-lines 150 --checkpoint-every 250 --threads 2
 
-.PHONY: all deps test check unit daemon-test asan bench bench-kernels models models-charlm \
+.PHONY: all deps deps-build test check unit daemon-test asan bench bench-kernels models models-charlm \
         models-handwriting run clean help
 all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
@@ -78,6 +81,9 @@ deps:
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
+
+deps-build:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BUILD_PACKAGES)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
