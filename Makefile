@@ -35,7 +35,7 @@ TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/check_main.c
 DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
-CLI_SRC    := clients/hyper/hyper.c
+CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 ENGINE64_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/f64/%.o)
@@ -100,7 +100,7 @@ $(BUILD)/libhyper64.a: $(ENGINE64_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/hyper: $(CLI_OBJ) $(BUILD)/libhyper.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ -lcurl $(LDLIBS)
 
 $(BUILD)/hyperd: $(SERVER_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ -lmicrohttpd $(LDLIBS)
@@ -128,6 +128,7 @@ daemon-test: $(BUILD)/check_daemon $(BUILD)/hyperd
 test: deps
 	$(MAKE) --no-print-directory unit daemon-test $(BUILD)/hyper
 	HYPER=$(BUILD)/hyper tests/test_cli.sh
+	HYPER=$(BUILD)/hyper HYPERD=$(BUILD)/hyperd tests/test_cli_remote.sh
 
 check: test
 

@@ -1,8 +1,9 @@
 /*
- * hyper — the command-line face of the engine: train, sample, eval, params, info.
+ * hyper — the command-line face of the engine: train, sample, eval, params, info, handwrite;
+ * and, through a running hyperd, the commands of remote.c (generate, repl, models, ...).
  *
- * Every command parses its options from one table (name, kind, destination), so each
- * option is checked the same way and a bad value always names the option.
+ * Every command parses its options from one table (opts.h), so each option is checked the
+ * same way and a bad value always names the option.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,111 +18,14 @@
 #include "linalg.h"
 #include "mdn.h"
 #include "model.h"
+#include "opts.h"
+#include "remote.h"
 #include "sampler.h"
 #include "trainer.h"
 #include "vocab.h"
 
 #define MAX_TEXT_BYTES ((size_t)1 << 30)   /* corpora and evaluation files */
 #define MAX_SAMPLE_CHARS 100000000L
-
-/* ---- option parsing -------------------------------------------------------------------- */
-
-typedef enum { OPT_STR, OPT_INT, OPT_I64, OPT_U64, OPT_DBL, OPT_FLAG } opt_kind;
-
-typedef struct {
-    const char *name;   /* "--units" */
-    const char *alias;  /* "-n" or NULL */
-    opt_kind kind;
-    void *dst;
-    const char *help;
-} opt_spec;
-
-static int parse_value(const opt_spec *o, const char *v)
-{
-    char *end = NULL;
-    errno = 0;
-    switch (o->kind) {
-    case OPT_STR: *(const char **)o->dst = v; return 0;
-    case OPT_INT: {
-        long x = strtol(v, &end, 10);
-        if (errno || *v == 0 || *end || x < INT32_MIN || x > INT32_MAX) break;
-        *(int32_t *)o->dst = (int32_t)x;
-        return 0;
-    }
-    case OPT_I64: {
-        long long x = strtoll(v, &end, 10);
-        if (errno || *v == 0 || *end) break;
-        *(int64_t *)o->dst = x;
-        return 0;
-    }
-    case OPT_U64: {
-        if (*v == '-') break;
-        unsigned long long x = strtoull(v, &end, 10);
-        if (errno || *v == 0 || *end) break;
-        *(uint64_t *)o->dst = x;
-        return 0;
-    }
-    case OPT_DBL: {
-        double x = strtod(v, &end);
-        if (errno || *v == 0 || *end || !isfinite(x)) break;
-        *(double *)o->dst = x;
-        return 0;
-    }
-    case OPT_FLAG: return 0;
-    }
-    fprintf(stderr, "hyper: %s: '%s' is not a valid %s\n", o->name, v,
-            o->kind == OPT_DBL ? "number" : "integer");
-    return -1;
-}
-
-/* Parses argv against opts; positional arguments go to pos (up to npos). -1 on error. */
-static int parse_opts(int argc, char **argv, const opt_spec *opts, const char **pos, int npos,
-                      const char *usage)
-{
-    int got = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("usage: %s\n", usage);
-            for (const opt_spec *o = opts; o->name; o++)
-                printf("  %-16s %s\n", o->name, o->help);
-            exit(0);
-        }
-        if (a[0] != '-' || a[1] == 0) {
-            if (got >= npos) {
-                fprintf(stderr, "hyper: unexpected argument '%s'\nusage: %s\n", a, usage);
-                return -1;
-            }
-            pos[got++] = a;
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        const opt_spec *o = opts;
-        for (; o->name; o++)
-            if ((strlen(o->name) == nlen && strncmp(a, o->name, nlen) == 0) ||
-                (o->alias && strlen(o->alias) == nlen && strncmp(a, o->alias, nlen) == 0))
-                break;
-        if (!o->name) {
-            fprintf(stderr, "hyper: unknown option '%.*s'\nusage: %s\n", (int)nlen, a, usage);
-            return -1;
-        }
-        if (o->kind == OPT_FLAG) {
-            *(int *)o->dst = 1;
-            continue;
-        }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) {
-            fprintf(stderr, "hyper: %s needs a value\n", o->name);
-            return -1;
-        }
-        if (parse_value(o, v) != 0)
-            return -1;
-    }
-    for (int k = got; k < npos; k++)
-        pos[k] = NULL;
-    return got;
-}
 
 static int fail(const char *what, hyper_status st, const char *err)
 {
@@ -231,19 +135,6 @@ static int cmd_info(int argc, char **argv)
 typedef struct {
     int tty;
 } report_ctx;
-
-static void fmt_duration(double s, char *buf, size_t n)
-{
-    if (!isfinite(s) || s < 0) {
-        snprintf(buf, n, "?");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else
-        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
 
 static int report_progress(const train_progress *p, void *user)
 {
@@ -451,6 +342,8 @@ static int is_handwriting_model(const char *path)
 
 static int cmd_handwrite(int argc, char **argv)
 {
+    if (remote_handwrite_wanted(argc, argv)) /* --server URL: the server's model draws */
+        return remote_handwrite(argc, argv);
     const char *path = NULL, *out = NULL, *prime = NULL;
     hw_params hp;
     hw_params_default(&hp);
@@ -465,7 +358,8 @@ static int cmd_handwrite(int argc, char **argv)
         {"--prime", NULL, OPT_STR, &prime, "JSON strokes file whose first line the pen continues"},
         {"--threads", NULL, OPT_INT, &threads, "BLAS threads (1)"},
         {NULL, NULL, 0, NULL, NULL}};
-    const char *usage = "hyper handwrite --model MODEL [--bias B] [--seed S] [-n POINTS] [--prime FILE.json] [--out FILE.svg]";
+    const char *usage = "hyper handwrite --model MODEL [--bias B] [--seed S] [-n POINTS] [--prime FILE.json] [--out FILE.svg]\n"
+                        "       (with --server URL a hyperd draws: hyper handwrite --server URL --help)";
     if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
         return 2;
     if (!path) {
@@ -771,7 +665,15 @@ static void usage(FILE *f)
             "  eval     bits per character (text) or log-loss per line (handwriting) of a model\n"
             "  handwrite draw handwriting with a handwriting model, as SVG or JSON strokes\n"
             "  params   exact parameter count of a configuration\n"
-            "  info     configuration and size of a model file\n");
+            "  info     configuration and size of a model file\n"
+            "through a running hyperd (--url URL or HYPERD_URL, --api-key KEY or HYPERD_API_KEY):\n"
+            "  generate stream a session's text as it is generated\n"
+            "  repl     talk to a session: each line you type is fed, the model goes on\n"
+            "  handwrite --server URL   draw with the server's handwriting model\n"
+            "  models   the loaded models\n"
+            "  sessions the sessions (sessions delete ID)\n"
+            "  datasets upload NAME FILE | list | delete NAME\n"
+            "  jobs     submit | list | get ID | watch ID | cancel ID | delete ID\n");
 }
 
 int main(int argc, char **argv)
@@ -784,6 +686,8 @@ int main(int argc, char **argv)
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
         {"params", cmd_params}, {"info", cmd_info}, {"handwrite", cmd_handwrite},
+        {"generate", remote_generate}, {"repl", remote_repl}, {"models", remote_models},
+        {"sessions", remote_sessions}, {"datasets", remote_datasets}, {"jobs", remote_jobs},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0)
