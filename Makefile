@@ -15,9 +15,12 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 BUILD    ?= build
 PORT     ?= 8080
 
+# Debian's npm only when there is no npm (NodeSource's nodejs has its own, and conflicts with it)
+NPM_PACKAGE  := $(if $(shell command -v npm 2>/dev/null),,npm)
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
-                libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl
+                libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl \
+                chromium nodejs $(NPM_PACKAGE)
 # what building alone needs (the Dockerfile's build stage: `make deps-build all`)
 BUILD_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
                   libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev
@@ -29,7 +32,7 @@ ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engin
               engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c \
               engine/jobs.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
-              api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c
+              api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
               tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/check_main.c
@@ -59,7 +62,7 @@ HW_MODEL_ARGS := --kind handwriting --data synthetic:$(HW_LINES) --cell hyperlst
                 --eval-lines 150 --checkpoint-every 250 --threads 2
 
 .PHONY: all deps deps-build test check unit daemon-test asan bench bench-kernels models models-charlm \
-        models-handwriting run clean help
+        models-handwriting run clean help web-test
 all: $(BUILD)/hyper $(BUILD)/hyperd $(BUILD)/libhyper.a
 
 help:
@@ -102,7 +105,12 @@ $(BUILD)/libhyper64.a: $(ENGINE64_OBJ)
 $(BUILD)/hyper: $(CLI_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ -lcurl $(LDLIBS)
 
-$(BUILD)/hyperd: $(SERVER_OBJ) $(BUILD)/libhyper.a
+# the OpenAPI document is linked into hyperd as data (GET /v1/openapi.json)
+$(BUILD)/api/openapi.o: api/openapi.json
+	@mkdir -p $(@D)
+	ld -r -b binary -z noexecstack -o $@ $<
+
+$(BUILD)/hyperd: $(SERVER_OBJ) $(BUILD)/api/openapi.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ -lmicrohttpd $(LDLIBS)
 
 $(BUILD)/check_engine: $(TEST_OBJ) $(BUILD)/libhyper.a
@@ -110,6 +118,9 @@ $(BUILD)/check_engine: $(TEST_OBJ) $(BUILD)/libhyper.a
 
 $(BUILD)/check_daemon: $(DAEMON_TEST_OBJ) $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) -lcurl $(LDLIBS)
+
+$(BUILD)/check_openapi: $(BUILD)/tests/test_openapi.o
+	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) -lcurl -ljansson
 
 $(BUILD)/check_grad: $(GRAD_OBJ) $(BUILD)/libhyper64.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
@@ -122,13 +133,25 @@ unit: $(BUILD)/check_engine $(BUILD)/check_grad
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=2 $(BUILD)/check_engine
 
 # black-box tests of hyperd: real daemons on loopback ports, real HTTP
-daemon-test: $(BUILD)/check_daemon $(BUILD)/hyperd
+daemon-test: $(BUILD)/check_daemon $(BUILD)/check_openapi $(BUILD)/hyperd
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=1 HYPERD=$(BUILD)/hyperd $(BUILD)/check_daemon
+	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) HYPERD=$(BUILD)/hyperd $(BUILD)/check_openapi
+
+# the demo page in headless Chromium (Debian's), driven by playwright-core from npm
+WEB_TEST_MODULES := tests/web/node_modules/playwright-core/package.json
+$(WEB_TEST_MODULES): tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund
+	touch $@
+
+web-test: $(BUILD)/hyperd $(BUILD)/hyper $(WEB_TEST_MODULES)
+	HYPERD=$(BUILD)/hyperd HYPER=$(BUILD)/hyper node tests/web/demo.test.mjs
 
 test: deps
 	$(MAKE) --no-print-directory unit daemon-test $(BUILD)/hyper
 	HYPER=$(BUILD)/hyper tests/test_cli.sh
 	HYPER=$(BUILD)/hyper HYPERD=$(BUILD)/hyperd tests/test_cli_remote.sh
+	BUILD=$(BUILD) tests/test_dockerfile.sh
+	$(MAKE) --no-print-directory web-test
 
 check: test
 

@@ -188,6 +188,7 @@ void api_metrics_request(api_metrics *m, const char *route, int status);
 void api_health(const api_request *req, api_reply *rep);
 void api_ready(const api_request *req, api_reply *rep);
 void api_metrics_get(const api_request *req, api_reply *rep);
+void api_openapi(const api_request *req, api_reply *rep);
 void api_models_list(const api_request *req, api_reply *rep);
 void api_models_get(const api_request *req, api_reply *rep);
 void api_sessions_create(const api_request *req, api_reply *rep);
@@ -210,6 +211,9 @@ void api_jobs_delete(const api_request *req, api_reply *rep);
 void api_jobs_events(const api_request *req, api_reply *rep);
 void api_jobs_metrics(const api_request *req, api_reply *rep);
 void api_jobs_loss_svg(const api_request *req, api_reply *rep);
+/* The demo page (static.c): GET / is index.html, GET /web/{file} a file of app->web_dir. */
+void api_static_index(const api_request *req, api_reply *rep);
+void api_static_file(const api_request *req, api_reply *rep);
 
 /* The job runner's host: datasets from app->datasets, models into app->models. */
 job_host api_job_host(api_app *app);

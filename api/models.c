@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "mdn.h"
 
 /* The description of a loaded model (new reference). */
 static json_t *model_json(const model_entry *e)
@@ -24,6 +25,8 @@ static json_t *model_json(const model_entry *e)
     } else {
         json_object_set_new(j, "inputs", json_integer(c->inputs));
         json_object_set_new(j, "outputs", json_integer(c->outputs));
+        if (e->handwriting)
+            json_object_set_new(j, "mixtures", json_integer(mdn_mixtures(c->outputs)));
     }
     return j;
 }

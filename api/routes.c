@@ -9,6 +9,9 @@
 const api_route api_routes[] = {
     {"GET", "/v1/health", api_health, "health", 1, NULL},
     {"GET", "/v1/ready", api_ready, "ready", 1, NULL},
+    {"GET", "/v1/openapi.json", api_openapi, "openapi", 1, NULL},
+    {"GET", "/", api_static_index, "web.index", 1, NULL},
+    {"GET", "/web/{}", api_static_file, "web.file", 1, NULL},
     {"GET", "/metrics", api_metrics_get, "metrics", 0, NULL},
     {"GET", "/v1/models", api_models_list, "models.list", 0, NULL},
     {"GET", "/v1/models/{}", api_models_get, "models.get", 0, NULL},

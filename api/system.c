@@ -192,3 +192,22 @@ void api_metrics_get(const api_request *req, api_reply *rep)
     rep->body_len = sb.len;
     rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
+
+/* The OpenAPI document (api/openapi.json), linked into the binary by the Makefile. */
+extern const char _binary_api_openapi_json_start[], _binary_api_openapi_json_end[];
+
+void api_openapi(const api_request *req, api_reply *rep)
+{
+    (void)req;
+    const size_t n = (size_t)(_binary_api_openapi_json_end - _binary_api_openapi_json_start);
+    char *copy = malloc(n);
+    if (!copy) {
+        api_error(rep, 500, "out of memory");
+        return;
+    }
+    memcpy(copy, _binary_api_openapi_json_start, n);
+    rep->status = 200;
+    rep->body = copy;
+    rep->body_len = n;
+    rep->content_type = "application/json";
+}

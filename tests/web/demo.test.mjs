@@ -1,0 +1,370 @@
+// demo.test.mjs — the demo page in a real browser: starts build/hyperd on a loopback port
+// (a temporary --data-dir, an API key), drives Debian's headless Chromium through
+// playwright-core as a user would (key, text, handwriting, a training job), and saves
+// screenshots to build/web-screenshots/.  Exits non-zero on the first failed check.
+//
+//   node tests/web/demo.test.mjs        (make web-test)
+//   HYPERD=build/hyperd HYPER=build/hyper CHROMIUM=/usr/bin/chromium WEB_DIR=clients/web and
+//   KEEP=1 (keep the temp dir) are optional.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const HYPERD = resolve(ROOT, process.env.HYPERD || 'build/hyperd');
+const HYPER = resolve(ROOT, process.env.HYPER || 'build/hyper');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WEB_DIR = resolve(ROOT, process.env.WEB_DIR || 'clients/web');
+const SHOTS = join(ROOT, 'build/web-screenshots');
+const KEY = 'web-test-key';
+const TEST_TIMEOUT_MS = 240_000;
+
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+
+let tmp = null;
+let daemon = null;
+let browser = null;
+
+// ---- the daemon ------------------------------------------------------------------------
+
+// The models hyperd serves: the bundled ones, or (while models/handwriting.safetensors is
+// not there) the bundled character model beside a tiny handwriting model trained now.
+function modelsDir() {
+  const bundled = join(ROOT, 'models');
+  if (existsSync(join(bundled, 'handwriting.safetensors'))) return bundled;
+  const dir = join(tmp, 'models');
+  mkdirSync(dir);
+  symlinkSync(join(bundled, 'charlm.safetensors'), join(dir, 'charlm.safetensors'));
+  log('models/handwriting.safetensors is missing: training a tiny one for the test');
+  execFileSync(HYPER, ['train', '--kind', 'handwriting', '--data', 'synthetic:40', '--out',
+    join(dir, 'handwriting.safetensors'), '--cell', 'hyperlstm', '--units', '16', '--hyper-units', '8',
+    '--embed', '2', '--mixtures', '3', '--steps', '5', '--batch', '4', '--seq', '50', '--threads', '1'],
+  { stdio: 'ignore' });
+  rmSync(join(dir, 'handwriting.safetensors.train'), { force: true });
+  return dir;
+}
+
+// Starts hyperd on a free port; resolves with its base URL once it says it is listening
+// (it does so when the models are loaded).
+function startDaemon() {
+  const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', join(tmp, 'data'),
+    '--models', modelsDir(), '--web-dir', WEB_DIR, '--api-key', KEY,
+    '--train-workers', '1', '--log-level', 'warn'];
+  daemon = spawn(HYPERD, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  let stderr = '';
+  daemon.stderr.on('data', (d) => { stderr += d; });
+  return new Promise((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`hyperd did not start in 60 s:\n${stderr}`)), 60_000);
+    daemon.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[\d.]+:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    });
+    daemon.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`hyperd exited (${code}) before listening:\n${stderr}`));
+    });
+  });
+}
+
+// Stops only the hyperd this test started: SIGTERM, then SIGKILL after 10 s.
+async function stopDaemon() {
+  if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return;
+  const exited = new Promise((ok) => daemon.once('exit', ok));
+  daemon.kill('SIGTERM');
+  const timer = setTimeout(() => daemon.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---- helpers in the page ---------------------------------------------------------------
+
+// Pixels of the canvas that hold ink (its background is transparent; the paper is CSS).
+const inkPixels = (page, selector) => page.$eval(selector, (c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+});
+
+// Records the transcript's length at every DOM change while the page says it is busy, so
+// the test can tell text that streamed in from text that came in one piece.
+const watchTranscript = (page) => page.evaluate(() => {
+  const out = document.getElementById('text-output');
+  window.__lengths = [];
+  window.__observer?.disconnect();
+  window.__observer = new MutationObserver(() => {
+    const gen = [...out.querySelectorAll('.gen')].map((s) => s.textContent).join('');
+    window.__lengths.push({ len: gen.length, busy: out.getAttribute('aria-busy') === 'true' });
+  });
+  window.__observer.observe(out, { childList: true, subtree: true, characterData: true });
+});
+
+async function shot(page, name) {
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  log(`screenshot ${path}`);
+}
+
+// ---- the test --------------------------------------------------------------------------
+
+// A GET of a path exactly as given: { status, body }.
+function rawGet(base, path) {
+  const u = new URL(base);
+  return new Promise((ok, fail) => {
+    http.get({ host: u.hostname, port: u.port, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => ok({ status: res.statusCode, body }));
+    }).on('error', fail);
+  });
+}
+
+async function checkStatic(base) {
+  const index = await fetch(`${base}/`);
+  assert.equal(index.status, 200, 'GET / answers 200 without an API key');
+  assert.match(index.headers.get('content-type'), /^text\/html/);
+  assert.equal(index.headers.get('cache-control'), 'no-cache');
+  assert.match(await index.text(), /<script type="module" src="\/web\/app.js">/);
+  const js = await fetch(`${base}/web/app.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  await js.arrayBuffer();
+  // sent as written (fetch would resolve the dot segments itself)
+  for (const bad of ['/web/nothing.js', '/web/.hidden', '/web/..', '/web/../Makefile', '/web/a.exe',
+    '/web/index.html/x', '/web/%2e%2e%2fMakefile']) {
+    const r = await rawGet(base, bad);
+    assert.equal(r.status, 404, `${bad} is a 404`);
+    assert.equal(JSON.parse(r.body).error.code, 404, `${bad}: the API's error shape`);
+  }
+  assert.equal((await fetch(`${base}/v1/models`)).status, 401, 'the API itself still needs the key');
+  log('static routes: /, /web/{file}, 404s, the API behind its key');
+}
+
+async function checkText(page) {
+  await page.click('#tab-text');
+  await page.fill('#text-prompt', 'The meaning of life is ');
+  await page.fill('#text-max', '3000');
+  await page.fill('#text-seed', '42');
+  await watchTranscript(page);
+  await page.click('#text-generate');
+  // a picture of the text coming in (or of the end, on a machine faster than the screenshot)
+  await page.waitForFunction(() => document.getElementById('text-output').textContent.length > 60
+    || /characters \(/.test(document.getElementById('text-status').textContent), null, { timeout: 60_000 });
+  await shot(page, 'text-streaming');
+  await page.waitForFunction(() => /characters \(/.test(document.getElementById('text-status').textContent),
+    null, { timeout: 60_000 });
+  const lengths = await page.evaluate(() => window.__lengths);
+  const text = await page.$eval('#text-output', (e) => e.textContent);
+  const generated = await page.$eval('#text-output', (e) => [...e.querySelectorAll('.gen')].map((s) => s.textContent).join(''));
+  assert.ok(text.startsWith('The meaning of life is '), `the transcript starts with the prompt: ${JSON.stringify(text.slice(0, 60))}`);
+  assert.equal([...generated].length, 3000, 'all 3000 characters arrived');
+  // streamed: several lengths short of the whole while the request ran (one blob gives one)
+  const growing = lengths.filter((l) => l.busy && l.len > 0).map((l) => l.len);
+  const distinct = new Set(growing.filter((n) => n < 3000)).size;
+  assert.ok(distinct >= 2, `the text streamed in: ${distinct} partial lengths while busy (want >= 2)`);
+  assert.ok(growing.every((v, i) => i === 0 || v >= growing[i - 1]), 'the text only grew');
+  log(`text: 3000 characters streamed in, seen at ${distinct} partial lengths`);
+  await shot(page, 'text');
+
+  // fork, then continue the copy: two sessions, the copy longer than its origin
+  await page.click('#text-fork');
+  await page.waitForFunction(() => document.querySelectorAll('#text-sessions button').length === 2);
+  await page.fill('#text-max', '200');
+  await page.click('#text-continue');
+  await page.waitForFunction(() => /200 characters \(/.test(document.getElementById('text-status').textContent),
+    null, { timeout: 60_000 });
+  const forked = await page.$eval('#text-output', (e) => e.textContent);
+  assert.ok(forked.startsWith(text) && forked.length > text.length, 'the fork went on from the same text');
+  await shot(page, 'text-fork');
+  await page.click('#text-sessions button:first-child');
+  assert.equal(await page.$eval('#text-output', (e) => e.textContent), text, 'the original session kept its text');
+  await page.click('#text-reset');
+  await page.waitForFunction(() => /empty state/.test(document.getElementById('text-status').textContent));
+  assert.equal(await page.$$eval('#text-output .gen', (s) => s.length), 0, 'reset emptied the transcript');
+  log('text: fork, continue, switch back, reset');
+
+  // a prompt the model cannot read: the API's message, and nothing added to the transcript
+  await page.fill('#text-prompt', 'Let it \u2603');
+  await page.click('#text-generate');
+  await page.waitForSelector('#text-error:not([hidden])');
+  const refused = await page.$eval('#text-error', (e) => e.textContent);
+  assert.match(refused, /U\+2603/, `the refusal names the character: ${refused}`);
+  assert.equal(await page.$$eval('#text-output .prompt, #text-output .gen', (s) => s.length), 0);
+  log(`text: refused: ${refused}`);
+}
+
+async function checkHandwriting(page) {
+  await page.click('#tab-hw');
+  assert.equal(await inkPixels(page, '#hw-canvas'), 0, 'the canvas starts blank');
+  await page.fill('#hw-seed', '7');
+  await page.fill('#hw-points', '700');
+  // ink sampled at every animation frame while the drawing runs
+  await page.evaluate(() => {
+    window.__inkFrames = [];
+    const c = document.getElementById('hw-canvas');
+    const stop = document.getElementById('hw-stop');
+    const tick = () => {
+      if (!stop.disabled) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        window.__inkFrames.push(n);
+      }
+      if (window.__inkFrames.length < 10000) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  await page.click('#hw-sample');
+  await page.waitForFunction(() => /700 points \(/.test(document.getElementById('hw-status').textContent),
+    null, { timeout: 60_000 });
+  const ink = await inkPixels(page, '#hw-canvas');
+  const size = await page.$eval('#hw-canvas', (c) => c.width * c.height);
+  assert.ok(ink > 500, `the canvas has ink: ${ink} of ${size} pixels`);
+  const frames = await page.evaluate(() => window.__inkFrames);
+  log(`handwriting: ${ink} ink pixels; ${frames.filter((n) => n > 0).length} frames drawn while it was running`);
+  await shot(page, 'handwriting');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#hw-download')]);
+  const svg = readFileSync(await download.path(), 'utf8');
+  assert.match(svg, /^<\?xml[^]*<svg [^]*<path d="M/, 'Download SVG gives an SVG document of the strokes');
+  log(`handwriting: downloaded ${download.suggestedFilename()} (${svg.length} bytes)`);
+}
+
+async function checkTraining(page) {
+  await page.click('#tab-train');
+  await page.selectOption('#train-kind', 'charlm');
+  await page.selectOption('#train-dataset', 'fortunes');
+  // an API error is shown with the API's own message
+  await page.fill('#train-name', 'charlm');
+  await page.click('#train-start');
+  await page.waitForSelector('#train-error:not([hidden])');
+  const refused = await page.$eval('#train-error', (e) => e.textContent);
+  assert.match(refused, /charlm/, `the refusal names the taken model: ${refused}`);
+  log(`training: a taken name is refused: ${refused}`);
+  await page.fill('#train-name', 'webtest');
+  await page.selectOption('#train-cell', 'lstm');
+  await page.fill('#train-units', '64');
+  await page.fill('#train-steps', '400');
+  await page.fill('#train-batch', '16');
+  await page.fill('#train-seq', '64');
+  await page.fill('#train-eval', '50');
+  await page.click('#train-start');
+  // progress while it runs: a value strictly between 0 and 1
+  await page.waitForFunction(() => {
+    const v = document.getElementById('train-progress').value;
+    return v > 0 && v < 1;
+  }, null, { timeout: 90_000, polling: 50 });
+  log(`training: running, ${await page.$eval('#stat-step', (e) => e.textContent)}`);
+  await shot(page, 'training-running');
+  await page.waitForFunction(() => /succeeded|failed|cancelled/.test(document.getElementById('train-state').textContent),
+    null, { timeout: 180_000 });
+  const state = await page.$eval('#train-state', (e) => e.textContent);
+  const result = await page.$eval('#train-result', (e) => e.textContent);
+  assert.equal(state, 'succeeded', `the job succeeded: ${result}`);
+  assert.equal(await page.$eval('#train-progress', (e) => e.value), 1);
+  assert.ok(await inkPixels(page, '#train-chart') > 200, 'the loss curve is drawn');
+  log(`training: ${result}`);
+  await shot(page, 'training-done');
+
+  await page.click('#train-result button');
+  await page.waitForFunction(() => document.getElementById('tab-text').getAttribute('aria-selected') === 'true',
+    null, { timeout: 10_000 });
+  assert.equal(await page.$eval('#text-model', (e) => e.value), 'webtest', 'the new model is picked');
+  await page.fill('#text-prompt', 'The ');
+  await page.fill('#text-max', '120');
+  await page.click('#text-generate');
+  await page.waitForFunction(() => /120 characters \(/.test(document.getElementById('text-status').textContent),
+    null, { timeout: 60_000 });
+  assert.match(await page.$eval('#text-sessions', (e) => e.textContent), /webtest/);
+  log('training: the new model writes in the Text panel');
+  await shot(page, 'text-new-model');
+}
+
+async function main() {
+  for (const [what, path] of [['hyperd', HYPERD], ['Chromium', CHROMIUM]])
+    if (!existsSync(path)) throw new Error(`${what} is not at ${path} (make deps && make)`);
+  tmp = mkdtempSync(join(tmpdir(), 'hyperd-web-'));
+  mkdirSync(SHOTS, { recursive: true });
+  const base = await startDaemon();
+  log(`hyperd (pid ${daemon.pid}) on ${base}`);
+  await checkStatic(base);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // the 401 before the key is given, the 400 of the unknown character and the 409 of the
+    // taken name are the test's doing
+    const expected = /Failed to load resource: the server responded with a status of (400|401|409)/;
+    if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+
+  // the key: the page notices the server wants one, and works once it is given
+  await page.goto(`${base}/`);
+  await page.waitForFunction(() => /API key/.test(document.getElementById('server-status').textContent));
+  assert.ok(await page.$eval('#key-box', (e) => e.open), 'the key field opens by itself');
+  await shot(page, 'api-key');
+  await page.fill('#api-key', KEY);
+  await page.press('#api-key', 'Enter');
+  await page.waitForFunction(() => /^ready/.test(document.getElementById('server-status').textContent));
+  log(`page: ${await page.$eval('#server-status', (e) => e.textContent)}`);
+
+  await checkText(page);
+  await checkHandwriting(page);
+  await checkTraining(page);
+
+  // a narrow screen: one column, nothing wider than the viewport
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.click('#tab-hw');
+  await page.fill('#hw-points', '300');
+  await page.click('#hw-sample');
+  await page.waitForFunction(() => /300 points \(/.test(document.getElementById('hw-status').textContent));
+  await shot(page, 'narrow-handwriting');
+  for (const tab of ['#tab-hw', '#tab-train', '#tab-text']) {
+    await page.click(tab);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${tab}: no sideways scrolling on a narrow screen (${overflow}px too wide)`);
+  }
+  await shot(page, 'narrow-text');
+
+  assert.deepEqual(problems, [], 'no errors in the page');
+}
+
+const timer = setTimeout(() => {
+  console.error(`FAIL: the test took more than ${TEST_TIMEOUT_MS / 1000} s`);
+  cleanup().finally(() => process.exit(1));
+}, TEST_TIMEOUT_MS);
+
+async function cleanup() {
+  await browser?.close().catch(() => {});
+  await stopDaemon();
+  if (tmp && !process.env.KEEP) rmSync(tmp, { recursive: true, force: true });
+}
+
+let failed = false;
+try {
+  await main();
+  log('PASS: the demo page works in Chromium');
+} catch (err) {
+  failed = true;
+  console.error(`FAIL: ${err.stack || err}`);
+} finally {
+  clearTimeout(timer);
+  await cleanup();
+}
+process.exit(failed ? 1 : 0);
