@@ -655,16 +655,19 @@ static void run_job(job_runner *r, job *j)
         model_free(&init_m);
     vocab_free(&voc);
     if (st == HYPER_OK) {
-        if (resume) { /* reports past the checkpoint will come again */
-            pthread_mutex_lock(&r->mu);
-            size_t keep = 0;
-            while (keep < j->nhist && j->hist[keep].step <= trainer_steps_done(t))
-                keep++;
+        /* reports past the checkpoint will come again; a run that starts over (no usable
+         * checkpoint after a restart) keeps none of the earlier ones */
+        pthread_mutex_lock(&r->mu);
+        const int64_t done = resume ? trainer_steps_done(t) : 0;
+        size_t keep = 0;
+        while (keep < j->nhist && j->hist[keep].step <= done)
+            keep++;
+        if (keep != j->nhist) {
             j->nhist = keep;
             j->info.history = keep;
             history_rewrite(r, j);
-            pthread_mutex_unlock(&r->mu);
         }
+        pthread_mutex_unlock(&r->mu);
         run_ctx c = {r, j, ckpt};
         int64_t every = tp.steps / JOB_REPORTS;
         st = trainer_run(t, (int32_t)(every < 1 ? 1 : (every > 1000 ? 1000 : every)), on_report, &c, ckpt, err);
@@ -798,7 +801,8 @@ hyper_status job_runner_open(job_runner **out, const char *dir, const char *mode
     }
     if (dp)
         closedir(dp);
-    qsort(r->jobs, r->n, sizeof *r->jobs, cmp_seq);
+    if (r->n > 1) /* r->jobs is NULL when there are none */
+        qsort(r->jobs, r->n, sizeof *r->jobs, cmp_seq);
     math_set_threads(train_threads < 1 ? 1 : train_threads);
     for (int k = 0; k < workers; k++) {
         if (pthread_create(&r->threads[k], NULL, worker_main, r) != 0)

@@ -67,7 +67,6 @@ typedef struct {
     char *body;
     size_t body_len;
     int too_large;
-    const api_route *route_hint; /* the route matched when the headers came */
     api_upload up;              /* a streamed upload in progress (up.write != NULL) */
     int up_stopped;             /* write() said stop: drop the rest */
     int answered;               /* a reply was queued */
@@ -153,6 +152,18 @@ static void request_init(struct MHD_Connection *c, conn_ctx *cc, api_request *re
     req->client_gone = peer_gone;
     req->conn = c;
     req->app = cc->srv->app;
+}
+
+/* Finds a query parameter whose name or value holds a NUL (%00): read as a C string it
+ * would be cut short ("name=a%00b" as "a").  Copies its name into cls (64 bytes) and stops. */
+static enum MHD_Result find_nul_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    if (strlen(key) == key_size && (!value || strlen(value) == value_size))
+        return MHD_YES;
+    snprintf(cls, 64, "%s", *key ? key : "(a parameter)");
+    return MHD_NO;
 }
 
 /* Routes the request and checks what every route checks (key, readiness, size); on a pass
@@ -332,8 +343,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             json_decref(rep.json);
             return r;
         }
+        char nul_key[64] = "";
+        MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, find_nul_arg, nul_key);
+        if (nul_key[0]) {
+            api_reply rep = {0};
+            api_error(&rep, 400, "%s: a query parameter cannot hold %%00", nul_key);
+            return reply_with(c, cc, &rep);
+        }
         const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
-        cc->route_hint = route;
         const size_t limit = route && route->upload ? srv->app->max_upload_bytes : srv->app->max_body_bytes;
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > limit)

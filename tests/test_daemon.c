@@ -5,11 +5,13 @@
  * user's curl would.  Every endpoint's success and error paths, streaming (SSE and NDJSON),
  * continuation, fork, batching determinism, cancellation on disconnect, restarts,
  * graceful shutdown, authentication and every limit; handwriting (a second tiny model, of
- * pen strokes) through its own endpoint and through sessions.
+ * pen strokes) through its own endpoint and through sessions; datasets and training jobs
+ * (uploads, job events, cancel, a queue behind one worker, resume after kill -9 or SIGTERM).
  *
  * Where a result can be computed independently, it is: the text a seed gives, the bits
  * per character of a text and a primed drawing are recomputed here from the model files
- * with the engine itself.
+ * with the engine itself; a dataset's checksum by sha256sum; the model of a job that was
+ * interrupted and resumed against the same job run without a stop.
  *
  * The daemons of a test case are started by unchecked fixtures, in the runner's process;
  * the tests run in forked children and only talk to them.  Tests of restarts, idle expiry
@@ -21,6 +23,7 @@
  */
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <expat.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +404,9 @@ typedef struct {
     const char *content_type;      /* of the body: NULL = application/json, "" = none sent */
     const char *accept;            /* NULL = none sent */
     int chunked;                   /* send the body with chunked transfer encoding */
+    size_t body_len;               /* bytes of the body; 0 = strlen(body) */
+    const char *last_event_id;     /* the Last-Event-ID header, or NULL */
+    int path_as_is;                /* send "/.." segments as they are (curl squashes them) */
 } req_opts;
 
 typedef struct {
@@ -488,13 +495,20 @@ static struct curl_slist *http_setup(CURL *h, const hyperd_proc *p, const char *
         snprintf(line, sizeof line, "Accept: %s", o->accept);
         hd = curl_slist_append(hd, line);
     }
+    if (o && o->last_event_id) {
+        snprintf(line, sizeof line, "Last-Event-ID: %s", o->last_event_id);
+        hd = curl_slist_append(hd, line);
+    }
+    if (o && o->path_as_is)
+        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     if (body) {
         const char *ct = o && o->content_type ? o->content_type : "application/json";
+        const size_t len = o && o->body_len ? o->body_len : strlen(body);
         snprintf(line, sizeof line, "Content-Type:%s%s", *ct ? " " : "", ct);
         hd = curl_slist_append(hd, line);
         if (o && o->chunked) {
             up->data = body;
-            up->len = strlen(body);
+            up->len = len;
             up->off = 0;
             hd = curl_slist_append(hd, "Transfer-Encoding: chunked");
             curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -502,7 +516,7 @@ static struct curl_slist *http_setup(CURL *h, const hyperd_proc *p, const char *
             curl_easy_setopt(h, CURLOPT_READDATA, up);
         } else {
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
         }
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
@@ -1131,7 +1145,8 @@ END_TEST
 
 START_TEST(unknown_routes_404_wrong_methods_405)
 {
-    static const char *const paths[] = {"/", "/v1", "/v1/nope", "/v2/health", "/v1/healthz",
+    /* (GET / is the demo page: api/static.c) */
+    static const char *const paths[] = {"/nope", "/v1", "/v1/nope", "/v2/health", "/v1/healthz",
                                         "/v1/sessions/abc/nope", "/v1/sessions/abc/generate/x",
                                         "/v1/models/charlm/x"};
     for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
@@ -2650,18 +2665,31 @@ static int drawings_equal(const hw_drawing *a, const hw_drawing *b)
     return a->n == b->n && memcmp(a->xy, b->xy, (size_t)a->n * 2 * sizeof *a->xy) == 0;
 }
 
+#define SVG_POLYLINES 4
+
 typedef struct {
     int depth, svg_root, paths;
+    int polylines;
+    int polyline_points[SVG_POLYLINES]; /* "x,y" pairs of the first polylines' points */
 } svg_scan;
 
 static void XMLCALL svg_open(void *user, const XML_Char *name, const XML_Char **attrs)
 {
-    (void)attrs;
     svg_scan *c = user;
-    if (c->depth++ == 0)
+    if (c->depth++ == 0) {
         c->svg_root = strcmp(name, "svg") == 0;
-    else if (strcmp(name, "path") == 0)
+    } else if (strcmp(name, "path") == 0) {
         c->paths++;
+    } else if (strcmp(name, "polyline") == 0) {
+        int pairs = 0;
+        for (int k = 0; attrs[k]; k += 2)
+            if (strcmp(attrs[k], "points") == 0)
+                for (const char *q = attrs[k + 1]; *q; q++)
+                    pairs += *q == ',';
+        if (c->polylines < SVG_POLYLINES)
+            c->polyline_points[c->polylines] = pairs;
+        c->polylines++;
+    }
 }
 
 static void XMLCALL svg_close(void *user, const XML_Char *name)
@@ -2671,13 +2699,14 @@ static void XMLCALL svg_close(void *user, const XML_Char *name)
 }
 
 /* Parses an SVG document with expat: it must be well-formed XML with an <svg> root.
- * Returns the number of its <path> elements. */
-#define svg_paths(doc, len) svg_paths_at(__LINE__, doc, len)
-static int svg_paths_at(int line, const char *doc, size_t len)
+ * Returns what it holds. */
+#define svg_read(doc, len) svg_read_at(__LINE__, doc, len)
+static svg_scan svg_read_at(int line, const char *doc, size_t len)
 {
     XML_Parser x = XML_ParserCreate("UTF-8");
     ck_assert_ptr_nonnull(x);
-    svg_scan c = {0, 0, 0};
+    svg_scan c;
+    memset(&c, 0, sizeof c);
     XML_SetUserData(x, &c);
     XML_SetElementHandler(x, svg_open, svg_close);
     int ok = XML_Parse(x, doc, (int)len, 1) == XML_STATUS_OK;
@@ -2687,22 +2716,29 @@ static int svg_paths_at(int line, const char *doc, size_t len)
     XML_ParserFree(x);
     ck_assert_msg(ok, "line %d: the SVG is not well-formed XML (%s): %.500s", line, why, doc);
     ck_assert_msg(c.svg_root, "line %d: the document's root is not <svg>: %.300s", line, doc);
-    return c.paths;
+    return c;
 }
 
-/* Creates a session on the handwriting model (with seed when seed >= 0). */
-#define hw_session_new(p, seed, id) hw_session_new_at(__LINE__, p, seed, id)
-static void hw_session_new_at(int line, const hyperd_proc *p, int64_t seed, char *id)
+/* The number of <path> elements of a well-formed SVG document. */
+#define svg_paths(doc, len) svg_read_at(__LINE__, doc, len).paths
+
+/* Creates a session on the model of that name (with seed when seed >= 0). */
+#define model_session_new(p, model, seed, id) model_session_new_at(__LINE__, p, model, seed, id)
+static void model_session_new_at(int line, const hyperd_proc *p, const char *model, int64_t seed,
+                                 char *id)
 {
-    reply r = seed >= 0 ? http_postf(p, "/v1/sessions", "{s:s, s:I}", "model", HW_MODEL, "seed",
+    reply r = seed >= 0 ? http_postf(p, "/v1/sessions", "{s:s, s:I}", "model", model, "seed",
                                      (json_int_t)seed)
-                        : http_postf(p, "/v1/sessions", "{s:s}", "model", HW_MODEL);
+                        : http_postf(p, "/v1/sessions", "{s:s}", "model", model);
     ck_assert_msg(r.status == 201, "line %d: %s: HTTP %ld, want 201; body: %s", line, r.what,
                   r.status, r.body);
-    ck_assert_str_eq(jstr(r, "model"), HW_MODEL);
+    ck_assert_str_eq(jstr(r, "model"), model);
     snprintf(id, ID_LEN + 1, "%s", jstr(r, "id"));
     reply_free(&r);
 }
+
+/* Creates a session on the handwriting model (with seed when seed >= 0). */
+#define hw_session_new(p, seed, id) model_session_new_at(__LINE__, p, HW_MODEL, seed, id)
 
 /* GET /v1/sessions/{id} of a handwriting session: points_seen (and no chars_seen). */
 #define hw_points_seen(p, id) hw_points_seen_at(__LINE__, p, id)
@@ -3335,6 +3371,1765 @@ START_TEST(hw_sample_needs_a_handwriting_model)
 }
 END_TEST
 
+/* ==== datasets and training jobs ============================================================ */
+
+#define JOB_ID_CHARS 16            /* a job id: lower-case hex */
+#define TRAIN_TEXT_BYTES 10000     /* the training text of the jobs: some 10 KB of ASCII */
+#define UPLOAD_LIMIT 16384         /* --max-upload-bytes of the jobs test case's daemon */
+#define POLL_MS 5
+
+/* Two lines of strokes (3 + 2 points, 2 points) and one IAM-OnDB lineStrokes line. */
+static const char *const STROKES_JSON =
+    "[{\"text\": \"hi\", \"strokes\": [[[0, 0], [10, 5], [20, 0]], [[30, 0], [40, 5]]]},\n"
+    " {\"strokes\": [[[0, 0], [15, 15]]]}]\n";
+static const char *const STROKES_XML =
+    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<WhiteboardCaptureSession>\n"
+    "  <StrokeSet>\n    <Stroke colour=\"black\" start_time=\"1\" end_time=\"2\">\n"
+    "      <Point x=\"1000\" y=\"1058\" time=\"1\"/>\n      <Point x=\"1004\" y=\"1062\" time=\"1.1\"/>\n"
+    "      <Point x=\"1010\" y=\"1055\" time=\"1.2\"/>\n    </Stroke>\n  </StrokeSet>\n"
+    "</WhiteboardCaptureSession>\n";
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The daemon of the jobs test case: two training workers of one BLAS thread each, and an
+ * upload limit small enough to cross. */
+static void setup_jobs(void)
+{
+    static const char *const flags[] = {"--train-workers", "2", "--train-threads", "1",
+                                        "--max-upload-bytes", STR(UPLOAD_LIMIT), NULL};
+    serve(flags);
+}
+
+/* Seconds of a deadline, stretched as check stretches its timeouts (sanitizer builds). */
+static double scaled(double s)
+{
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    const double x = m && *m ? atof(m) : 1;
+    return s * (x > 1 ? x : 1);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds since the epoch as the daemon writes times: 2026-01-02T03:04:05.678Z. */
+static void iso_of_ms(int64_t ms, char *out, size_t n)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + k, n - k, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Unicode code points of UTF-8 text: the bytes that do not continue a character. */
+static int64_t utf8_chars(const char *s, size_t len)
+{
+    int64_t n = 0;
+    for (size_t k = 0; k < len; k++)
+        n += ((unsigned char)s[k] & 0xC0) != 0x80;
+    return n;
+}
+
+/* A deterministic ASCII text of exactly n bytes (new string): lines of words from a small
+ * list, so that a tiny model learns something in a few hundred steps.  extra (may be "")
+ * is mixed in every few lines: characters the plain text never holds. */
+static char *train_text(size_t n, const char *extra)
+{
+    static const char *const words[] = {"the", "quick", "brown", "fox", "jumps", "over",
+                                        "a", "lazy", "dog", "and", "cat", "sleeps",
+                                        "in", "warm", "sun", "today"};
+    char *t = malloc(n + 64);
+    ck_assert_ptr_nonnull(t);
+    uint32_t x = 12345;
+    size_t len = 0;
+    for (int w = 1; len < n; w++) {
+        x = x * 1664525u + 1013904223u;
+        len += (size_t)sprintf(t + len, "%s%s", words[(x >> 16) % 16], w % 9 ? " " : ".\n");
+        if (w % 40 == 0 && *extra)
+            len += (size_t)sprintf(t + len, "%s\n", extra);
+    }
+    t[n - 1] = '\n';
+    t[n] = 0;
+    return t;
+}
+
+/* The SHA-256 of a file as sha256sum computes it: 64 lower-case hex digits into out. */
+static void sha256_file(const char *path, char *out)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
+    FILE *f = popen(cmd, "r");
+    ck_assert_msg(f != NULL, "popen %s: %s", cmd, strerror(errno));
+    int got = fscanf(f, "%64s", out);
+    int rc = pclose(f);
+    ck_assert_msg(got == 1 && rc == 0 && strlen(out) == 64 && strspn(out, "0123456789abcdef") == 64,
+                  "%s: exit status %d, output '%s'", cmd, rc, got == 1 ? out : "");
+}
+
+/* The SHA-256 of bytes, by sha256sum (not by anything the daemon links). */
+static void sha256_hex(const void *data, size_t len, char *out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/sha-XXXXXX", root);
+    int fd = mkstemp(path);
+    ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
+    ck_assert_msg(write(fd, data, len) == (ssize_t)len, "write %s: %s", path, strerror(errno));
+    close(fd);
+    sha256_file(path, out);
+    unlink(path);
+}
+
+/* ---- datasets --------------------------------------------------------------------------- */
+
+/* POST /v1/datasets?query with a body of len bytes (0: strlen) of Content-Type ctype. */
+static reply dataset_put(const hyperd_proc *p, const char *query, const char *ctype,
+                         const char *data, size_t len, int chunked)
+{
+    char path[400];
+    snprintf(path, sizeof path, "/v1/datasets?%s", query);
+    req_opts o = {.content_type = ctype, .chunked = chunked, .body_len = len};
+    return http_req(p, "POST", path, data, &o);
+}
+
+/* Uploads text as the text dataset name: 201. */
+#define dataset_put_text(p, name, text) dataset_put_text_at(__LINE__, p, name, text)
+static void dataset_put_text_at(int line, const hyperd_proc *p, const char *name, const char *text)
+{
+    char q[128];
+    snprintf(q, sizeof q, "name=%s", name);
+    reply r = dataset_put(p, q, "text/plain", text, 0, 0);
+    ck_assert_msg(r.status == 201, "line %d: %s: HTTP %ld, want 201; body: %.1500s", line, r.what,
+                  r.status, r.body);
+    reply_free(&r);
+}
+
+/* A dataset as the API shows it: exactly these fields, with these values. */
+#define expect_dataset(j, name, kind, bytes, items, sha, parts, builtin)                        \
+    expect_dataset_at(__LINE__, j, name, kind, bytes, items, sha, parts, builtin)
+static void expect_dataset_at(int line, json_t *j, const char *name, const char *kind,
+                              int64_t bytes, int64_t items, const char *sha, int parts, int builtin)
+{
+    char *d = json_dumps(j, JSON_COMPACT);
+    json_t *created = json_object_get(j, "created_at");
+    ck_assert_msg(json_is_object(j) && json_object_size(j) == 8 &&
+                      json_is_string(json_object_get(j, "name")) &&
+                      strcmp(json_string_value(json_object_get(j, "name")), name) == 0 &&
+                      json_is_string(json_object_get(j, "kind")) &&
+                      strcmp(json_string_value(json_object_get(j, "kind")), kind) == 0 &&
+                      json_is_integer(json_object_get(j, "bytes")) &&
+                      json_integer_value(json_object_get(j, "bytes")) == bytes &&
+                      json_is_integer(json_object_get(j, "items")) &&
+                      json_integer_value(json_object_get(j, "items")) == items &&
+                      json_is_string(json_object_get(j, "sha256")) &&
+                      strcmp(json_string_value(json_object_get(j, "sha256")), sha) == 0 &&
+                      json_is_integer(json_object_get(j, "parts")) &&
+                      json_integer_value(json_object_get(j, "parts")) == parts &&
+                      json_is_boolean(json_object_get(j, "builtin")) &&
+                      json_is_true(json_object_get(j, "builtin")) == builtin &&
+                      (json_is_null(created) ||
+                       (json_is_string(created) && iso_utc_ms(json_string_value(created)))),
+                  "line %d: dataset %s\nwant name %s, kind %s, bytes %lld, items %lld, sha256 %s, "
+                  "parts %d, builtin %d, created_at an ISO time or null", line, d, name, kind,
+                  (long long)bytes, (long long)items, sha, parts, builtin);
+    free(d);
+}
+
+/* The listing's entry of name (borrowed from r), or NULL. */
+static json_t *listed_dataset(const reply *r, const char *name)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(r->json, "datasets"), k, e)
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+            return e;
+    return NULL;
+}
+
+/* Entries of the store's directory that start with a dot: uploads or deletions in
+ * progress, or left behind. */
+static int store_leftovers(const hyperd_proc *p)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/datasets", p->dir);
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* ---- jobs ------------------------------------------------------------------------------- */
+
+/* "/v1/jobs/ID" + tail. */
+static path_buf job_at(const char *id, const char *tail)
+{
+    path_buf b;
+    snprintf(b.s, sizeof b.s, "/v1/jobs/%s%s", id, tail);
+    return b;
+}
+
+/* The spec of a tiny character job (new reference): a 1-layer LSTM of 32 units, batches of
+ * 8 × 32 characters, validation every 100 steps on up to 1000 characters. */
+static json_t *tiny_spec(const char *dataset, const char *model_name, json_int_t steps)
+{
+    json_t *s = json_pack("{s:s, s:s, s:s, s:{s:s, s:i}, s:{s:I, s:i, s:i, s:f, s:i, s:i}}",
+                          "kind", "charlm", "dataset", dataset, "model_name", model_name,
+                          "model", "cell", "lstm", "units", 32,
+                          "train", "steps", steps, "batch", 8, "seq", 32, "lr", 0.01,
+                          "eval_every", 100, "eval_limit", 1000);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+/* Sets spec.train.key (value stolen); returns spec. */
+static json_t *train_set(json_t *spec, const char *key, json_t *value)
+{
+    json_object_set_new(json_object_get(spec, "train"), key, value);
+    return spec;
+}
+
+/* POST /v1/jobs with spec (stolen). */
+static reply job_post(const hyperd_proc *p, json_t *spec)
+{
+    char *body = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    reply r = http_post(p, "/v1/jobs", body);
+    free(body);
+    return r;
+}
+
+/* Submits spec (stolen): 202 with the record of a queued or running job, whose id goes to
+ * id (JOB_ID_CHARS + 1 bytes). */
+#define job_submit(p, spec, id) job_submit_at(__LINE__, p, spec, id)
+static void job_submit_at(int line, const hyperd_proc *p, json_t *spec, char *id)
+{
+    reply r = job_post(p, spec);
+    ck_assert_msg(r.status == 202, "line %d: %s: HTTP %ld, want 202; body: %.1500s", line, r.what,
+                  r.status, r.body);
+    const char *s = jstr_at(line, &r, "id"), *state = jstr_at(line, &r, "state");
+    ck_assert_msg(strlen(s) == JOB_ID_CHARS && strspn(s, "0123456789abcdef") == JOB_ID_CHARS,
+                  "line %d: job id '%s' is not %d lower-case hex digits", line, s, JOB_ID_CHARS);
+    ck_assert_msg(strcmp(state, "queued") == 0 || strcmp(state, "running") == 0,
+                  "line %d: a new job is %s: %.1500s", line, state, r.body);
+    memcpy(id, s, JOB_ID_CHARS + 1);
+    reply_free(&r);
+}
+
+/* What the tests look at in GET /v1/jobs/{id}. */
+typedef struct {
+    char state[16];
+    json_int_t step, steps, checkpoint_step, resumes; /* checkpoint_step -1 when null */
+    double train_loss, val_loss;                      /* NaN when null */
+    char started_at[32], finished_at[32];             /* "" when null */
+    char error[256];                                  /* "" when null */
+} job_view;
+
+static int finished_state(const char *s)
+{
+    return !strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "cancelled");
+}
+
+static double num_or_nan(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+#define job_look(p, id) job_look_at(__LINE__, p, id)
+static job_view job_look_at(int line, const hyperd_proc *p, const char *id)
+{
+    reply r = http_get(p, job_at(id, "").s);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %.1500s", line, r.what, r.status,
+                  r.body);
+    job_view v;
+    memset(&v, 0, sizeof v);
+    ck_assert_str_eq(jstr_at(line, &r, "id"), id);
+    snprintf(v.state, sizeof v.state, "%s", jstr_at(line, &r, "state"));
+    v.step = jint_at(line, &r, "step");
+    v.steps = jint_at(line, &r, "steps");
+    v.resumes = jint_at(line, &r, "resumes");
+    json_t *c = json_object_get(r.json, "checkpoint_step");
+    ck_assert_msg(json_is_integer(c) || json_is_null(c), "line %d: checkpoint_step: %s", line, r.body);
+    v.checkpoint_step = json_is_integer(c) ? json_integer_value(c) : -1;
+    v.train_loss = num_or_nan(json_object_get(r.json, "train_loss"));
+    v.val_loss = num_or_nan(json_object_get(r.json, "val_loss"));
+    const char *times[2] = {"started_at", "finished_at"};
+    char *dst[2] = {v.started_at, v.finished_at};
+    for (int k = 0; k < 2; k++) {
+        json_t *t = json_object_get(r.json, times[k]);
+        ck_assert_msg(json_is_null(t) || (json_is_string(t) && iso_utc_ms(json_string_value(t))),
+                      "line %d: %s: %s", line, times[k], r.body);
+        snprintf(dst[k], 32, "%s", json_is_string(t) ? json_string_value(t) : "");
+    }
+    json_t *e = json_object_get(r.json, "error");
+    ck_assert_msg(json_is_null(e) || json_is_string(e), "line %d: error: %s", line, r.body);
+    snprintf(v.error, sizeof v.error, "%s", json_is_string(e) ? json_string_value(e) : "");
+    ck_assert_msg(!strcmp(v.state, "queued") || !strcmp(v.state, "running") ||
+                      finished_state(v.state), "line %d: state '%s'", line, v.state);
+    reply_free(&r);
+    return v;
+}
+
+/* Polls the job until it has finished; fails after timeout_s (scaled). */
+#define job_wait_end(p, id, timeout_s) job_wait_end_at(__LINE__, p, id, timeout_s)
+static job_view job_wait_end_at(int line, const hyperd_proc *p, const char *id, double timeout_s)
+{
+    const double deadline = now_s() + scaled(timeout_s);
+    for (;;) {
+        job_view v = job_look_at(line, p, id);
+        if (finished_state(v.state))
+            return v;
+        ck_assert_msg(now_s() < deadline, "line %d: job %s is still %s at step %lld of %lld "
+                      "after %.0f s; log: %s", line, id, v.state, (long long)v.step,
+                      (long long)v.steps, scaled(timeout_s), hyperd_log_tail(p));
+        sleep_ms(POLL_MS);
+    }
+}
+
+/* Polls the job until it runs at step >= min_step with a checkpoint at >= min_ckpt (-1: any);
+ * fails when it finishes first or after timeout_s (scaled). */
+#define job_wait_running(p, id, min_step, min_ckpt, timeout_s)                                  \
+    job_wait_running_at(__LINE__, p, id, min_step, min_ckpt, timeout_s)
+static job_view job_wait_running_at(int line, const hyperd_proc *p, const char *id,
+                                    json_int_t min_step, json_int_t min_ckpt, double timeout_s)
+{
+    const double deadline = now_s() + scaled(timeout_s);
+    for (;;) {
+        job_view v = job_look_at(line, p, id);
+        if (!strcmp(v.state, "running") && v.step >= min_step && v.checkpoint_step >= min_ckpt)
+            return v;
+        ck_assert_msg(!finished_state(v.state), "line %d: job %s ended (%s, step %lld, error '%s') "
+                      "before it was seen running at step %lld with a checkpoint at %lld: make it "
+                      "longer", line, id, v.state, (long long)v.step, v.error, (long long)min_step,
+                      (long long)min_ckpt);
+        ck_assert_msg(now_s() < deadline, "line %d: job %s is %s at step %lld (checkpoint %lld) "
+                      "after %.0f s", line, id, v.state, (long long)v.step,
+                      (long long)v.checkpoint_step, scaled(timeout_s));
+        sleep_ms(POLL_MS);
+    }
+}
+
+/* ---- following a job: GET /v1/jobs/{id}/events ------------------------------------------ */
+
+typedef struct {
+    reply head;                    /* status, Content-Type; the body when it is not a stream */
+    int ndjson;
+    int stop_after;                /* close the connection after this many progress events */
+    int is_stream;
+    char *pending;                 /* bytes not yet split into events */
+    size_t pending_len;
+    json_t *events;                /* the progress events' data, in order */
+    json_t *ids;                   /* their SSE ids (integers), in order */
+    json_t *done;                  /* the final event, or NULL */
+    int heartbeats, nbad;
+    char bad[300];                 /* the first malformed event */
+} job_stream;
+
+static void job_stream_bad(job_stream *s, const char *why, const char *ev, size_t len)
+{
+    if (s->nbad++ == 0)
+        snprintf(s->bad, sizeof s->bad, "%s: '%.*s'", why, (int)(len > 200 ? 200 : len), ev);
+}
+
+/* One SSE event ("id: N\ndata: {...}", "data: {...}" or a ": " comment) or NDJSON line. */
+static void job_stream_event(job_stream *s, const char *ev, size_t len)
+{
+    json_int_t id = -1;
+    const char *data = ev;
+    size_t dlen = len;
+    if (!s->ndjson) {
+        if (len > 0 && ev[0] == ':') {
+            s->heartbeats++;
+            return;
+        }
+        if (len > 4 && memcmp(ev, "id: ", 4) == 0) {
+            const char *nl = memchr(ev, '\n', len);
+            char num[32], *end = NULL;
+            if (!nl || nl - ev - 4 >= (ptrdiff_t)sizeof num) {
+                job_stream_bad(s, "an id line without data", ev, len);
+                return;
+            }
+            snprintf(num, sizeof num, "%.*s", (int)(nl - ev - 4), ev + 4);
+            id = strtoll(num, &end, 10);
+            if (*end || id < 1) {
+                job_stream_bad(s, "an id that is not a positive integer", ev, len);
+                return;
+            }
+            data = nl + 1;
+            dlen = len - (size_t)(nl + 1 - ev);
+        }
+        if (dlen < 6 || memcmp(data, "data: ", 6) != 0 || memchr(data, '\n', dlen)) {
+            job_stream_bad(s, "not an optional 'id: N' line and one 'data: ' line", ev, len);
+            return;
+        }
+        data += 6;
+        dlen -= 6;
+    }
+    json_t *j = json_loadb(data, dlen, 0, NULL);
+    if (!json_is_object(j) || s->done) {
+        job_stream_bad(s, s->done ? "an event after the final one" : "not a JSON object", ev, len);
+        json_decref(j);
+        return;
+    }
+    if (json_object_get(j, "done")) {
+        if (id >= 0)
+            job_stream_bad(s, "the final event has an id", ev, len);
+        s->done = j;
+        return;
+    }
+    if (!s->ndjson && id < 0)
+        job_stream_bad(s, "a progress event without an id", ev, len);
+    if (!json_is_integer(json_object_get(j, "step")) ||
+        !json_is_string(json_object_get(j, "state")))
+        job_stream_bad(s, "a progress event without step or state", ev, len);
+    json_array_append_new(s->events, j);
+    json_array_append_new(s->ids, json_integer(id));
+}
+
+static size_t job_stream_write(char *data, size_t size, size_t n, void *arg)
+{
+    job_stream *s = arg;
+    const size_t len = size * n;
+    if (!s->is_stream)
+        return on_body(data, size, n, &s->head);
+    s->pending = realloc(s->pending, s->pending_len + len + 1);
+    memcpy(s->pending + s->pending_len, data, len);
+    s->pending_len += len;
+    const char *sep = s->ndjson ? "\n" : "\n\n";
+    const size_t seplen = strlen(sep);
+    char *end;
+    while ((end = memmem(s->pending, s->pending_len, sep, seplen)) != NULL) {
+        if (s->stop_after && json_array_size(s->events) >= (size_t)s->stop_after)
+            break;
+        const size_t elen = (size_t)(end - s->pending);
+        job_stream_event(s, s->pending, elen);
+        memmove(s->pending, end + seplen, s->pending_len - elen - seplen);
+        s->pending_len -= elen + seplen;
+    }
+    if (s->stop_after && json_array_size(s->events) >= (size_t)s->stop_after)
+        return 0; /* curl closes the connection */
+    return len;
+}
+
+static size_t job_stream_header(char *line, size_t size, size_t n, void *arg)
+{
+    job_stream *s = arg;
+    on_header(line, size, n, &s->head);
+    s->is_stream = strncmp(s->head.content_type, "text/event-stream", 17) == 0 ||
+                   strncmp(s->head.content_type, "application/x-ndjson", 20) == 0;
+    return size * n;
+}
+
+/* Follows GET /v1/jobs/{id}/events + tail (a query string, or "") to its end, or until
+ * stop_after (0: never) progress events have come; last_event_id (may be NULL) is sent as
+ * Last-Event-ID. */
+static void job_stream_run(job_stream *s, const hyperd_proc *p, const char *id, const char *tail,
+                           const char *last_event_id, int ndjson, int stop_after)
+{
+    memset(s, 0, sizeof *s);
+    s->ndjson = ndjson;
+    s->stop_after = stop_after;
+    s->events = json_array();
+    s->ids = json_array();
+    s->head.body = calloc(1, 1);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events%s", id, tail);
+    snprintf(s->head.what, sizeof s->head.what, "GET %.150s (Last-Event-ID %.20s)", path,
+             last_event_id ? last_event_id : "none");
+    CURL *h = curl_easy_init();
+    ck_assert_ptr_nonnull(h);
+    req_opts o = {.accept = ndjson ? "application/x-ndjson" : "text/event-stream",
+                  .last_event_id = last_event_id};
+    upload up;
+    struct curl_slist *hd = http_setup(h, p, "GET", path, NULL, &o, &up);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, job_stream_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, job_stream_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
+    s->head.rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s->head.status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    if (s->is_stream && s->pending_len && !stop_after)
+        job_stream_bad(s, "bytes after the last complete event", s->pending, s->pending_len);
+    if (!s->is_stream && s->head.len)
+        s->head.json = json_loadb(s->head.body, s->head.len, 0, NULL);
+}
+
+static void job_stream_free(job_stream *s)
+{
+    free(s->pending);
+    json_decref(s->events);
+    json_decref(s->ids);
+    json_decref(s->done);
+    reply_free(&s->head);
+}
+
+static json_int_t event_step(const job_stream *s, size_t k)
+{
+    return json_integer_value(json_object_get(json_array_get(s->events, k), "step"));
+}
+
+/* A job's stream that ran to its end: HTTP 200 of the type asked for, only well-formed
+ * events, SSE ids first_id, first_id + 1, ... (none for NDJSON), steps increasing, every
+ * progress event "running", and a final event {"done": true, "state": state, ...} that says
+ * what GET /v1/jobs/{id} says. */
+#define expect_job_stream(p, s, id, first_id, state)                                            \
+    expect_job_stream_at(__LINE__, p, s, id, first_id, state)
+static void expect_job_stream_at(int line, const hyperd_proc *p, const job_stream *s,
+                                 const char *id, json_int_t first_id, const char *state)
+{
+    ck_assert_msg(s->head.rc == CURLE_OK && s->head.status == 200 && s->is_stream,
+                  "line %d: %s: HTTP %ld, curl: %s, Content-Type '%s', %zu event(s); body: %.1500s",
+                  line, s->head.what, s->head.status, curl_easy_strerror(s->head.rc),
+                  s->head.content_type, json_array_size(s->events), s->head.body);
+    const char *ct = s->ndjson ? "application/x-ndjson" : "text/event-stream";
+    ck_assert_msg(strncmp(s->head.content_type, ct, strlen(ct)) == 0,
+                  "line %d: Content-Type '%s', want %s", line, s->head.content_type, ct);
+    ck_assert_msg(s->nbad == 0, "line %d: %d malformed event(s), the first %s", line, s->nbad, s->bad);
+    for (size_t k = 0; k < json_array_size(s->events); k++) {
+        const json_int_t got = json_integer_value(json_array_get(s->ids, k));
+        ck_assert_msg(got == (s->ndjson ? -1 : first_id + (json_int_t)k),
+                      "line %d: event %zu has id %lld, want %lld", line, k, (long long)got,
+                      (long long)(s->ndjson ? -1 : first_id + (json_int_t)k));
+        ck_assert_msg(k == 0 || event_step(s, k) > event_step(s, k - 1),
+                      "line %d: event %zu is of step %lld, after step %lld", line, k,
+                      (long long)event_step(s, k), (long long)event_step(s, k - 1));
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(s->events, k), "state")),
+                         "running");
+    }
+    ck_assert_msg(s->done != NULL, "line %d: no final event after %zu event(s)", line,
+                  json_array_size(s->events));
+    char *d = json_dumps(s->done, JSON_COMPACT);
+    ck_assert_msg(json_is_true(json_object_get(s->done, "done")) &&
+                      json_is_string(json_object_get(s->done, "state")) &&
+                      strcmp(json_string_value(json_object_get(s->done, "state")), state) == 0,
+                  "line %d: final event %s, want done: true and state %s", line, d, state);
+    reply r = http_get(p, job_at(id, "").s);
+    expect_status(r, 200);
+    json_t *tail = json_deep_copy(s->done);
+    json_object_del(tail, "done");
+    ck_assert_msg(json_object_size(tail) == json_object_size(r.json),
+                  "line %d: final event %s\nGET says %s", line, d, r.body);
+    const char *key;
+    json_t *v;
+    json_object_foreach(r.json, key, v) { /* reals: 10 digits in the stream */
+        json_t *e = json_object_get(tail, key);
+        const int same = json_is_real(v) ? json_is_number(e) &&
+                                               fabs(json_number_value(e) - json_real_value(v)) <=
+                                                   1e-9 * fabs(json_real_value(v))
+                                         : json_equal(e, v);
+        ck_assert_msg(same, "line %d: '%s' differs: final event %s\nGET says %s", line, key, d,
+                      r.body);
+    }
+    json_decref(tail);
+    reply_free(&r);
+    free(d);
+}
+
+/* GET /v1/jobs/{id}/metrics: its history (a new reference), checked for its shape. */
+#define job_history(p, id) job_history_at(__LINE__, p, id)
+static json_t *job_history_at(int line, const hyperd_proc *p, const char *id)
+{
+    reply r = http_get(p, job_at(id, "/metrics").s);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %.1500s", line, r.what, r.status,
+                  r.body);
+    json_t *h = json_object_get(r.json, "history");
+    ck_assert_msg(json_is_array(h) && jint_at(line, &r, "count") == (json_int_t)json_array_size(h) &&
+                      strcmp(jstr_at(line, &r, "id"), id) == 0,
+                  "line %d: metrics %.1500s", line, r.body);
+    json_incref(h);
+    reply_free(&r);
+    return h;
+}
+
+/* The history must be the stream's progress events, one for one. */
+#define expect_history_is_stream(h, s) expect_history_is_stream_at(__LINE__, h, s)
+static void expect_history_is_stream_at(int line, json_t *h, const job_stream *s)
+{
+    ck_assert_msg(json_array_size(h) == json_array_size(s->events),
+                  "line %d: the history holds %zu point(s), the stream sent %zu", line,
+                  json_array_size(h), json_array_size(s->events));
+    for (size_t k = 0; k < json_array_size(h); k++) {
+        json_t *a = json_array_get(h, k), *b = json_array_get(s->events, k);
+        ck_assert_msg(json_equal(json_object_get(a, "step"), json_object_get(b, "step")) &&
+                          json_equal(json_object_get(a, "time_ms"), json_object_get(b, "time_ms")) &&
+                          json_equal(json_object_get(a, "evaluated"), json_object_get(b, "evaluated")),
+                      "line %d: point %zu: step %lld at %lld in the history, step %lld at %lld in "
+                      "the stream", line, k,
+                      (long long)json_integer_value(json_object_get(a, "step")),
+                      (long long)json_integer_value(json_object_get(a, "time_ms")),
+                      (long long)json_integer_value(json_object_get(b, "step")),
+                      (long long)json_integer_value(json_object_get(b, "time_ms")));
+    }
+}
+
+/* A model as GET /v1/models/{name} shows it (the reply; its status checked). */
+#define model_get(p, name) model_get_at(__LINE__, p, name)
+static reply model_get_at(int line, const hyperd_proc *p, const char *name)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/models/%s", name);
+    reply r = http_get(p, path);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %.1500s", line, r.what, r.status,
+                  r.body);
+    return r;
+}
+
+/* kill -9: the daemon gets no chance to save anything. */
+static void hyperd_kill9(hyperd_proc *p)
+{
+    kill(p->pid, SIGKILL);
+    int status = 0;
+    ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "hyperd ended with wait status %d before the SIGKILL", status);
+    p->pid = 0;
+}
+
+/* ---- dataset tests ------------------------------------------------------------------------- */
+
+START_TEST(datasets_list_the_builtins)
+{
+    /* fortunes is the file the daemon found, as it looks for it (it runs where we run) */
+    const char *fpath = access("data/fortunes.txt", R_OK) == 0 ? "data/fortunes.txt"
+                                                                : "/usr/share/games/fortunes/fortunes";
+    ck_assert_msg(access(fpath, R_OK) == 0, "neither data/fortunes.txt nor %s exists", fpath);
+    FILE *f = fopen(fpath, "rb");
+    ck_assert_ptr_nonnull(f);
+    struct stat sb;
+    ck_assert_int_eq(fstat(fileno(f), &sb), 0);
+    char *ftext = malloc((size_t)sb.st_size + 1);
+    ck_assert_uint_eq(fread(ftext, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
+    fclose(f);
+    char fsha[65], hsha[65], fcreated[32];
+    sha256_file(fpath, fsha);
+    sha256_hex("synthetic:2000", 14, hsha);
+    iso_of_ms((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000, fcreated,
+              sizeof fcreated);
+
+    reply r = http_get(&srv, "/v1/datasets");
+    expect_status(r, 200);
+    json_t *list = json_object_get(r.json, "datasets");
+    ck_assert_msg(json_is_array(list) && json_array_size(list) >= 2, "%s", r.body);
+    /* built-ins first */
+    json_t *fo = json_array_get(list, 0), *he = json_array_get(list, 1);
+    expect_dataset(fo, "fortunes", "text", (int64_t)sb.st_size,
+                   utf8_chars(ftext, (size_t)sb.st_size), fsha, 1, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(fo, "created_at")), fcreated);
+    expect_dataset(he, "hershey-synthetic", "strokes", 0, 2000, hsha, 0, 1);
+    ck_assert(json_is_null(json_object_get(he, "created_at")));
+    /* each one's own page says the same */
+    reply g = http_get(&srv, "/v1/datasets/fortunes");
+    expect_status(g, 200);
+    ck_assert_msg(json_equal(g.json, fo), "GET %s\nlisted %s", g.body, r.body);
+    reply_free(&g);
+    g = http_get(&srv, "/v1/datasets/hershey-synthetic");
+    expect_status(g, 200);
+    ck_assert_msg(json_equal(g.json, he), "GET %s\nlisted %s", g.body, r.body);
+    reply_free(&g);
+    /* neither can be replaced nor deleted */
+    g = dataset_put(&srv, "name=fortunes", "text/plain", "abc", 0, 0);
+    expect_error(g, 409, "conflict", "built-in");
+    reply_free(&g);
+    g = dataset_put(&srv, "name=hershey-synthetic", "application/json", STROKES_JSON, 0, 0);
+    expect_error(g, 409, "conflict", "built-in");
+    reply_free(&g);
+    g = http_req(&srv, "DELETE", "/v1/datasets/fortunes", NULL, NULL);
+    expect_error(g, 409, "conflict", "built-in");
+    reply_free(&g);
+    g = http_req(&srv, "DELETE", "/v1/datasets/hershey-synthetic", NULL, NULL);
+    expect_error(g, 409, "conflict", "built-in");
+    reply_free(&g);
+    g = http_get(&srv, "/v1/datasets/fortunes");
+    expect_status(g, 200);
+    ck_assert_msg(json_equal(g.json, fo), "after the refusals: %s", g.body);
+    reply_free(&g);
+    reply_free(&r);
+    free(ftext);
+}
+END_TEST
+
+START_TEST(dataset_text_upload_get_delete)
+{
+    const char *text = "Grüße aus Köln — naïve café.\nSecond line: 42 €.\n";
+    const size_t len = strlen(text);
+    char sha[65];
+    sha256_hex(text, len, sha);
+    reply up = dataset_put(&srv, "name=greetings", "text/plain; charset=utf-8", text, 0, 0);
+    expect_status(up, 201);
+    expect_dataset(up.json, "greetings", "text", (int64_t)len, utf8_chars(text, len), sha, 1, 0);
+    ck_assert_msg(utf8_chars(text, len) < (int64_t)len, "the text should hold multi-byte characters");
+    ck_assert(json_is_string(json_object_get(up.json, "created_at")));
+    reply r = http_get(&srv, "/v1/datasets/greetings");
+    expect_status(r, 200);
+    ck_assert_msg(json_equal(r.json, up.json), "GET %s\nupload said %s", r.body, up.body);
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets");
+    expect_status(r, 200);
+    ck_assert_msg(json_equal(listed_dataset(&r, "greetings"), up.json), "listed: %s", r.body);
+    reply_free(&r);
+    /* a second upload to the name is refused and changes nothing, in either kind */
+    r = dataset_put(&srv, "name=greetings", "text/plain", "other text", 0, 0);
+    expect_error(r, 409, "conflict", "greetings");
+    reply_free(&r);
+    r = dataset_put(&srv, "name=greetings", "application/json", STROKES_JSON, 0, 0);
+    expect_error(r, 409, "conflict", "greetings");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets/greetings");
+    ck_assert_msg(r.status == 200 && json_equal(r.json, up.json), "after the refusals: %s", r.body);
+    reply_free(&r);
+    /* delete: 204, then it is gone, and a second delete finds nothing */
+    r = http_req(&srv, "DELETE", "/v1/datasets/greetings", NULL, NULL);
+    expect_status(r, 204);
+    ck_assert_msg(r.len == 0, "204 with a body: %s", r.body);
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets/greetings");
+    expect_error(r, 404, "not_found", "greetings");
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", "/v1/datasets/greetings", NULL, NULL);
+    expect_error(r, 404, "not_found", "greetings");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets");
+    ck_assert_msg(listed_dataset(&r, "greetings") == NULL, "still listed: %s", r.body);
+    reply_free(&r);
+    /* the name is free again; no Content-Type at all is text */
+    req_opts none = {.content_type = ""};
+    r = http_req(&srv, "POST", "/v1/datasets?name=greetings", "abc", &none);
+    expect_status(r, 201);
+    expect_dataset(r.json, "greetings", "text", 3, 3,
+                   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 1, 0);
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", "/v1/datasets/greetings", NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", "/v1/datasets/no-such-set", NULL, NULL);
+    expect_error(r, 404, "not_found", "no-such-set");
+    reply_free(&r);
+    reply_free(&up);
+    ck_assert_int_eq(store_leftovers(&srv), 0);
+}
+END_TEST
+
+START_TEST(dataset_strokes_parts_add_up)
+{
+    const size_t lj = strlen(STROKES_JSON), lx = strlen(STROKES_XML);
+    char *both = malloc(lj + lx + 1);
+    memcpy(both, STROKES_JSON, lj);
+    memcpy(both + lj, STROKES_XML, lx + 1);
+    char sha1[65], sha2[65];
+    sha256_hex(STROKES_JSON, lj, sha1);
+    sha256_hex(both, lj + lx, sha2);
+    reply first = dataset_put(&srv, "name=pen&kind=strokes", "application/json; charset=utf-8",
+                              STROKES_JSON, 0, 0);
+    expect_status(first, 201);
+    expect_dataset(first.json, "pen", "strokes", (int64_t)lj, 2, sha1, 1, 0);
+    /* an IAM-OnDB document appended: one more line, one more part; the checksum is of both */
+    reply second = dataset_put(&srv, "name=pen", "application/xml", STROKES_XML, 0, 0);
+    expect_status(second, 201);
+    expect_dataset(second.json, "pen", "strokes", (int64_t)(lj + lx), 3, sha2, 2, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(second.json, "created_at")),
+                     json_string_value(json_object_get(first.json, "created_at")));
+    /* broken parts are refused, naming the fault, and leave the dataset as it was */
+    reply r = dataset_put(&srv, "name=pen", "application/json", "[{\"strokes\": [[[0, 0], [1, 1]]]",
+                          0, 0);
+    expect_error(r, 400, "invalid_request", "invalid JSON");
+    reply_free(&r);
+    r = dataset_put(&srv, "name=pen", "text/xml", "<WhiteboardCaptureSession><StrokeSet>", 0, 0);
+    expect_error(r, 400, "invalid_request", "malformed XML");
+    reply_free(&r);
+    /* text cannot go into a strokes dataset */
+    r = dataset_put(&srv, "name=pen", "text/plain", "abc", 0, 0);
+    expect_error(r, 409, "conflict", "pen");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets/pen");
+    ck_assert_msg(r.status == 200 && json_equal(r.json, second.json), "after the refusals: %s\n"
+                  "want %s", r.body, second.body);
+    reply_free(&r);
+    ck_assert_int_eq(store_leftovers(&srv), 0);
+    r = http_req(&srv, "DELETE", "/v1/datasets/pen", NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    reply_free(&first);
+    reply_free(&second);
+    free(both);
+}
+END_TEST
+
+typedef struct {
+    const char *query, *ctype, *body;
+    size_t len;                    /* 0: strlen(body) */
+    const char *part;              /* the 400 message mentions it */
+} bad_upload;
+
+START_TEST(dataset_uploads_refused)
+{
+    char long_name[80];
+    snprintf(long_name, sizeof long_name, "name=%064d", 0); /* 64 characters: one too many */
+    static const char *const names[] = {
+        "name=..", "name=.", "name=..%2F..%2Fetc", "name=a%2Fb", "name=%2Fetc", "name=.hidden",
+        "name=a..b", "name=a%20b", "name=caf%C3%A9", "name=a%5Cb", "name=a%3Bb"};
+    const bad_upload bad[] = {
+        {"name=bad", "application/json", "[{\"strokes\": [[[0, 0], [10, 5]]]", 0, "invalid JSON"},
+        {"name=bad", "application/json", "[{\"strokes\": [[[0, \"a\"], [10, 5]]]}]", 0, "point 0"},
+        {"name=bad", "application/json", "[{\"strokes\": [[[0, 0], [1, 1]]], \"x\": 1}]", 0,
+         "unknown key"},
+        {"name=bad", "application/json", "[]", 0, "no lines"},
+        {"name=bad", "application/json", "{\"strokes\": []}", 0, "array"},
+        {"name=bad", "application/xml", "<WhiteboardCaptureSession><StrokeSet>", 0, "malformed XML"},
+        {"name=bad", "application/xml", "<foo/>", 0, "WhiteboardCaptureSession"},
+        {"name=bad", "text/plain", "", 0, "empty"},
+        {"name=bad", "text/plain", "ab\xff" "cd", 0, "UTF-8"},
+        {"name=bad", "text/plain", "ab\xc3", 0, "inside a character"},
+        {"name=bad", "text/plain", "ab\0cd", 5, "U+0000"},
+        {"name=bad", "image/png", "abc", 0, "Content-Type"},
+        {"name=bad&kind=strokes", "text/plain", "abc", 0, "kind=strokes"},
+        {"name=bad&kind=text", "application/json", "[]", 0, "kind=text"},
+        {"name=bad&kind=bogus", "text/plain", "abc", 0, "kind"},
+        {"kind=text", "text/plain", "abc", 0, "name: required"},
+        {"name=", "text/plain", "abc", 0, "name: required"},
+        {long_name, "text/plain", "abc", 0, "not a valid dataset name"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        reply r = dataset_put(&srv, bad[k].query, bad[k].ctype, bad[k].body, bad[k].len, 0);
+        expect_error(r, 400, "invalid_request", bad[k].part);
+        reply_free(&r);
+    }
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        for (int chunked = 0; chunked < 2; chunked++) {
+            reply r = dataset_put(&srv, names[k], "text/plain", "abc", 0, chunked);
+            expect_error(r, 400, "invalid_request", "not a valid dataset name");
+            reply_free(&r);
+        }
+    }
+    /* nothing was made, nothing is left behind */
+    reply r = http_get(&srv, "/v1/datasets/bad");
+    expect_error(r, 404, "not_found", "bad");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/datasets");
+    expect_status(r, 200);
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(r.json, "datasets"), k, e)
+        ck_assert_msg(json_is_true(json_object_get(e, "builtin")), "a refused upload made %s",
+                      json_string_value(json_object_get(e, "name")));
+    reply_free(&r);
+    ck_assert_int_eq(store_leftovers(&srv), 0);
+    /* 63 characters is a valid name */
+    char ok_name[80];
+    snprintf(ok_name, sizeof ok_name, "name=%063d", 0);
+    r = dataset_put(&srv, ok_name, "text/plain", "abc", 0, 0);
+    expect_status(r, 201);
+    char path[120];
+    snprintf(path, sizeof path, "/v1/datasets/%063d", 0);
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", path, NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    /* a %00 must not cut the name short: "a\0b" is refused, not taken as "a" */
+    r = dataset_put(&srv, "name=a%00b", "text/plain", "abc", 0, 0);
+    reply gone = http_get(&srv, "/v1/datasets/a");
+    reply del = http_req(&srv, "DELETE", "/v1/datasets/a", NULL, NULL); /* what it made, if any */
+    reply_free(&del);
+    expect_error(r, 400, "invalid_request", "name");
+    expect_status(gone, 404);
+    reply_free(&gone);
+    reply_free(&r);
+}
+END_TEST
+
+/* Names in a URL path that would leave the store: nothing is read or removed. */
+START_TEST(dataset_paths_cannot_leave_the_store)
+{
+    dataset_put_text(&srv, "inside", "kept\n");
+    static const char *const paths[] = {
+        "/v1/datasets/..", "/v1/datasets/.", "/v1/datasets/%2E%2E", "/v1/datasets/..%2F..%2Fetc",
+        "/v1/datasets/inside%2F..", "/v1/datasets/%2Fetc%2Fpasswd", "/v1/datasets/.hidden",
+        "/v1/datasets/..%2Fdatasets%2Finside"};
+    static const char *const methods[] = {"GET", "DELETE"};
+    for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+        for (int m = 0; m < 2; m++) {
+            req_opts o = {.path_as_is = 1};
+            reply r = http_req(&srv, methods[m], paths[k], NULL, &o);
+            ck_assert_msg(r.status == 400 || r.status == 404,
+                          "%s: HTTP %ld, want 400 or 404; body: %.500s", r.what, r.status, r.body);
+            expect_error(r, (int)r.status, r.status == 400 ? "invalid_request" : "not_found", "");
+            reply_free(&r);
+        }
+    }
+    reply r = http_get(&srv, "/v1/datasets/inside");
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "bytes"), 5);
+    reply_free(&r);
+    struct stat sb;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/datasets/inside", srv.dir);
+    ck_assert_msg(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), "%s is gone", dir);
+    snprintf(dir, sizeof dir, "%s/sessions", srv.dir);
+    ck_assert_msg(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), "%s is gone", dir);
+    r = http_req(&srv, "DELETE", "/v1/datasets/inside", NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(upload_over_the_limit_gets_413)
+{
+    char *body = malloc(4 * UPLOAD_LIMIT + 1);
+    memset(body, 'x', 4 * UPLOAD_LIMIT);
+    body[4 * UPLOAD_LIMIT] = 0;
+    const char *limit = STR(UPLOAD_LIMIT);
+    /* exactly the limit is fine, either way it is sent */
+    for (int chunked = 0; chunked < 2; chunked++) {
+        reply r = dataset_put(&srv, "name=at-limit", "text/plain", body, UPLOAD_LIMIT, chunked);
+        expect_status(r, 201);
+        ck_assert_int_eq(jint(r, "bytes"), UPLOAD_LIMIT);
+        reply_free(&r);
+        r = http_req(&srv, "DELETE", "/v1/datasets/at-limit", NULL, NULL);
+        expect_status(r, 204);
+        reply_free(&r);
+    }
+    /* one byte more is not: announced by Content-Length or found while streaming */
+    const size_t over[] = {UPLOAD_LIMIT + 1, 4 * UPLOAD_LIMIT};
+    for (int chunked = 0; chunked < 2; chunked++) {
+        for (size_t k = 0; k < 2; k++) {
+            reply r = dataset_put(&srv, "name=too-big", "text/plain", body, over[k], chunked);
+            expect_error(r, 413, "payload_too_large", limit);
+            reply_free(&r);
+            body[over[k] - 1] = ']';
+            const char *head = "[{\"strokes\": [[[0, 0], [1, 1]]]}"; /* a strokes part, too */
+            memcpy(body, head, strlen(head));
+            r = dataset_put(&srv, "name=too-big", "application/json", body, over[k], chunked);
+            expect_error(r, 413, "payload_too_large", limit);
+            reply_free(&r);
+            memset(body, 'x', 4 * UPLOAD_LIMIT);
+        }
+    }
+    reply r = http_get(&srv, "/v1/datasets/too-big");
+    expect_error(r, 404, "not_found", "too-big");
+    reply_free(&r);
+    ck_assert_int_eq(store_leftovers(&srv), 0);
+    r = http_get(&srv, "/v1/health");
+    expect_status(r, 200);
+    reply_free(&r);
+    free(body);
+}
+END_TEST
+
+/* ---- job tests ------------------------------------------------------------------------------ */
+
+/* The whole path: upload a text, train on it while following the events, and the model it
+ * makes is listed, serves sessions, and outlives the job's record. */
+START_TEST(job_trains_a_model_that_sessions_use)
+{
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&srv, "flow-text", text);
+    char id[JOB_ID_CHARS + 1];
+    job_submit(&srv, tiny_spec("flow-text", "flow-model", 300), id);
+    job_stream s;
+    job_stream_run(&s, &srv, id, "", NULL, 0, 0);
+    expect_job_stream(&srv, &s, id, 1, "succeeded");
+    const size_t n = json_array_size(s.events);
+    ck_assert_msg(n >= 2 && event_step(&s, n - 1) == 300, "%zu events, the last of step %lld", n,
+                  n ? (long long)event_step(&s, n - 1) : -1LL);
+    json_t *first = json_array_get(s.events, 0), *last = json_array_get(s.events, n - 1);
+    const double l0 = json_number_value(json_object_get(first, "train_loss"));
+    const double l1 = json_number_value(json_object_get(last, "train_loss"));
+    ck_assert_msg(l1 < l0 - 0.5, "the training loss went from %.3f to %.3f bits per character", l0, l1);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "steps")), 300);
+    ck_assert(json_is_true(json_object_get(last, "evaluated")));
+    ck_assert(json_is_number(json_object_get(last, "val_loss")));
+
+    /* the record */
+    reply r = http_get(&srv, job_at(id, "").s);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "state"), "succeeded");
+    ck_assert_str_eq(jstr(r, "kind"), "charlm");
+    ck_assert_str_eq(jstr(r, "dataset"), "flow-text");
+    ck_assert_str_eq(jstr(r, "model_name"), "flow-model");
+    ck_assert_int_eq(jint(r, "step"), 300);
+    ck_assert_int_eq(jint(r, "steps"), 300);
+    ck_assert_int_eq(jint(r, "resumes"), 0);
+    ck_assert_int_eq(jint(r, "checkpoint_step"), 300);
+    ck_assert(jnum(r, "fraction") == 1.0);
+    ck_assert(json_is_null(json_object_get(r.json, "error")));
+    ck_assert(json_is_null(json_object_get(r.json, "eta_seconds")));
+    ck_assert_str_eq(jstr(r, "loss_unit"), "bits/char");
+    ck_assert(jnum(r, "chars_per_second") > 0);
+    const char *created = jstr(r, "created_at"), *started = jstr(r, "started_at"),
+               *finished = jstr(r, "finished_at");
+    ck_assert_msg(iso_utc_ms(created) && iso_utc_ms(started) && iso_utc_ms(finished) &&
+                      strcmp(created, started) <= 0 && strcmp(started, finished) <= 0,
+                  "times: %s", r.body);
+    json_t *spec = json_object_get(r.json, "spec");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(spec, "model"), "cell")), "lstm");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(spec, "model"), "units")), 32);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(spec, "train"), "batch")), 8);
+    reply_free(&r);
+    r = http_get(&srv, "/v1/jobs");
+    expect_status(r, 200);
+    size_t k;
+    json_t *e;
+    int listed = 0;
+    json_array_foreach(json_object_get(r.json, "jobs"), k, e)
+        listed += strcmp(json_string_value(json_object_get(e, "id")), id) == 0;
+    ck_assert_msg(listed == 1, "job %s is listed %d times: %.1000s", id, listed, r.body);
+    reply_free(&r);
+
+    /* metrics: as many points as events; loss.svg: both curves, as many points */
+    json_t *h = job_history(&srv, id);
+    expect_history_is_stream(h, &s);
+    int evaluated = 0;
+    json_array_foreach(h, k, e)
+        evaluated += json_is_true(json_object_get(e, "evaluated")) &&
+                     json_is_number(json_object_get(e, "val_loss"));
+    json_decref(h);
+    r = http_get(&srv, job_at(id, "/loss.svg").s);
+    expect_status(r, 200);
+    ck_assert_msg(strncmp(r.content_type, "image/svg+xml", 13) == 0, "Content-Type %s", r.content_type);
+    svg_scan svg = svg_read(r.body, r.len);
+    ck_assert_msg(svg.polylines == 2 && svg.polyline_points[0] == (int)n &&
+                      svg.polyline_points[1] == evaluated,
+                  "loss.svg: %d polylines of %d and %d points; want 2 of %zu (training) and %d "
+                  "(validation)", svg.polylines, svg.polyline_points[0], svg.polyline_points[1], n,
+                  evaluated);
+    reply_free(&r);
+
+    /* the model: listed, of the spec's shape and the text's vocabulary */
+    char err[HYPER_ERRMSG_MAX];
+    vocab v;
+    ck_assert(vocab_build(&v, text, strlen(text), err) == HYPER_OK);
+    size_t vlen = 0;
+    char *chars = vocab_to_utf8(&v, &vlen);
+    r = model_get(&srv, "flow-model");
+    ck_assert_str_eq(jstr(r, "kind"), "charlm");
+    ck_assert_str_eq(jstr(r, "cell"), "lstm");
+    ck_assert_int_eq(jint(r, "layers"), 1);
+    ck_assert_int_eq(jint(r, "units"), 32);
+    ck_assert_int_eq(jint(r, "vocabulary_size"), v.size);
+    ck_assert_str_eq(jstr(r, "vocabulary"), chars);
+    model_config cfg = {CELL_LSTM, 1, 32, 64, 4, 0, v.size};
+    ck_assert_int_eq(jint(r, "parameters"), (json_int_t)model_param_count(&cfg));
+    reply_free(&r);
+    r = http_get(&srv, "/v1/models");
+    expect_status(r, 200);
+    ck_assert_msg(strstr(r.body, "\"name\":\"flow-model\""), "not listed: %.1500s", r.body);
+    reply_free(&r);
+    /* a session generates with it, in its vocabulary */
+    char sid[ID_LEN + 1];
+    model_session_new(&srv, "flow-model", 3, sid);
+    char *gen = generate(&srv, sid, 80, 3);
+    ck_assert_msg(strspn(gen, chars) == strlen(gen), "'%s' holds characters not in '%s'", gen, chars);
+    free(gen);
+
+    /* a finished job is deleted: 204, then 404 everywhere; its model stays, and its name */
+    r = http_req(&srv, "DELETE", job_at(id, "").s, NULL, NULL);
+    expect_status(r, 204);
+    ck_assert_msg(r.len == 0, "204 with a body: %s", r.body);
+    reply_free(&r);
+    static const char *const tails[] = {"", "/events", "/metrics", "/loss.svg"};
+    for (k = 0; k < 4; k++) {
+        r = http_get(&srv, job_at(id, tails[k]).s);
+        expect_error(r, 404, "not_found", id);
+        reply_free(&r);
+    }
+    r = http_req(&srv, "DELETE", job_at(id, "").s, NULL, NULL);
+    expect_error(r, 404, "not_found", id);
+    reply_free(&r);
+    r = http_post(&srv, job_at(id, "/cancel").s, NULL);
+    expect_error(r, 404, "not_found", id);
+    reply_free(&r);
+    r = model_get(&srv, "flow-model");
+    reply_free(&r);
+    r = job_post(&srv, tiny_spec("flow-text", "flow-model", 10));
+    expect_error(r, 409, "conflict", "model_name");
+    reply_free(&r);
+    free(chars);
+    vocab_free(&v);
+    job_stream_free(&s);
+    free(text);
+}
+END_TEST
+
+/* Last-Event-ID (and ?from=N) resume a stream after the event of that id, without repeats
+ * or gaps, while the job runs and after it has ended. */
+START_TEST(job_events_resume_after_last_event_id)
+{
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&srv, "events-text", text);
+    char id[JOB_ID_CHARS + 1];
+    job_submit(&srv, tiny_spec("events-text", "events-model", 600), id);
+    job_stream a, b;
+    job_stream_run(&a, &srv, id, "", NULL, 0, 5); /* five events, then hang up */
+    ck_assert_msg(a.head.status == 200 && a.nbad == 0 && json_array_size(a.events) == 5,
+                  "%s: HTTP %ld, %zu events, %d bad (%s)", a.head.what, a.head.status,
+                  json_array_size(a.events), a.nbad, a.bad);
+    for (size_t k = 0; k < 5; k++)
+        ck_assert_int_eq(json_integer_value(json_array_get(a.ids, k)), (json_int_t)k + 1);
+    job_stream_run(&b, &srv, id, "", "5", 0, 0);
+    expect_job_stream(&srv, &b, id, 6, "succeeded");
+    ck_assert_msg(event_step(&b, 0) > event_step(&a, 4), "after step %lld came step %lld",
+                  (long long)event_step(&a, 4), (long long)event_step(&b, 0));
+    /* the two together are the history */
+    json_t *h = job_history(&srv, id);
+    const size_t n = json_array_size(h);
+    ck_assert_uint_eq(n, 5 + json_array_size(b.events));
+    for (size_t k = 0; k < n; k++) {
+        const json_int_t want = json_integer_value(json_object_get(json_array_get(h, k), "step"));
+        const json_int_t got = k < 5 ? event_step(&a, k) : event_step(&b, k - 5);
+        ck_assert_msg(got == want, "event %zu: step %lld, the history says %lld", k + 1,
+                      (long long)got, (long long)want);
+    }
+    job_stream_free(&a);
+    job_stream_free(&b);
+    /* after the end: what follows the id, then the final event */
+    char last[24];
+    snprintf(last, sizeof last, "%zu", n - 2);
+    job_stream_run(&a, &srv, id, "", last, 0, 0);
+    expect_job_stream(&srv, &a, id, (json_int_t)n - 1, "succeeded");
+    ck_assert_uint_eq(json_array_size(a.events), 2);
+    job_stream_free(&a);
+    snprintf(last, sizeof last, "%zu", n);
+    job_stream_run(&a, &srv, id, "", last, 0, 0);
+    expect_job_stream(&srv, &a, id, (json_int_t)n + 1, "succeeded");
+    ck_assert_uint_eq(json_array_size(a.events), 0);
+    job_stream_free(&a);
+    /* NDJSON has no ids: ?from=N does the same */
+    char from[40];
+    snprintf(from, sizeof from, "?from=%zu", n - 3);
+    job_stream_run(&a, &srv, id, from, NULL, 1, 0);
+    expect_job_stream(&srv, &a, id, -1, "succeeded");
+    ck_assert_uint_eq(json_array_size(a.events), 3);
+    for (size_t k = 0; k < 3; k++)
+        ck_assert_int_eq(event_step(&a, k), json_integer_value(json_object_get(
+                                                json_array_get(h, n - 3 + k), "step")));
+    job_stream_free(&a);
+    json_decref(h);
+    /* ids that are not ids of the stream */
+    static const char *const wrong[] = {"abc", "-1", "5x", "1.5"};
+    for (size_t k = 0; k < 4; k++) {
+        job_stream_run(&a, &srv, id, "", wrong[k], 0, 0);
+        expect_error(a.head, 400, "invalid_request", "Last-Event-ID");
+        job_stream_free(&a);
+    }
+    job_stream_run(&a, &srv, id, "?from=-1", NULL, 1, 0);
+    expect_error(a.head, 400, "invalid_request", "from");
+    job_stream_free(&a);
+    job_stream_run(&a, &srv, "0123456789abcdef", "", NULL, 0, 0);
+    expect_error(a.head, 404, "not_found", "0123456789abcdef");
+    job_stream_free(&a);
+    free(text);
+}
+END_TEST
+
+typedef struct {
+    const char *spec;              /* the body of POST /v1/jobs */
+    int status;
+    const char *part;              /* the message mentions it */
+} bad_spec;
+
+START_TEST(job_specs_refused)
+{
+    dataset_put_text(&srv, "spec-text", "some text to train on\n");
+    reply r = dataset_put(&srv, "name=spec-pen", "application/json", STROKES_JSON, 0, 0);
+    expect_status(r, 201);
+    reply_free(&r);
+    r = http_get(&srv, "/v1/jobs");
+    expect_status(r, 200);
+    const json_int_t before = jint(r, "total");
+    reply_free(&r);
+#define OK_ "\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \"spec-x\""
+#define HW_ "\"kind\": \"handwriting\", \"dataset\": \"spec-pen\", \"model_name\": \"spec-x\""
+    static const bad_spec bad[] = {
+        /* datasets: unknown, of the other kind */
+        {"{\"kind\": \"charlm\", \"dataset\": \"no-such-set\", \"model_name\": \"spec-x\"}", 404, "dataset"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"hershey-synthetic\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-pen\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"handwriting\", \"dataset\": \"spec-text\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"handwriting\", \"dataset\": \"fortunes\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"../spec-text\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"charlm\", \"dataset\": 7, \"model_name\": \"spec-x\"}", 400, "dataset"},
+        {"{\"kind\": \"charlm\", \"model_name\": \"spec-x\"}", 400, "dataset"},
+        /* model names: taken (the fixture's model), invalid, missing */
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \"charlm\"}", 409, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \"../x\"}", 400, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \"a/b\"}", 400, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \".x\"}", 400, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": \"\"}", 400, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\", \"model_name\": 5}", 400, "model_name"},
+        {"{\"kind\": \"charlm\", \"dataset\": \"spec-text\"}", 400, "model_name"},
+        /* kind */
+        {"{\"dataset\": \"spec-text\", \"model_name\": \"spec-x\"}", 400, "kind"},
+        {"{\"kind\": \"gan\", \"dataset\": \"spec-text\", \"model_name\": \"spec-x\"}", 400, "kind"},
+        {"{\"kind\": 1, \"dataset\": \"spec-text\", \"model_name\": \"spec-x\"}", 400, "kind"},
+        /* model sizes and types */
+        {"{" OK_ ", \"model\": \"lstm\"}", 400, "model"},
+        {"{" OK_ ", \"model\": {\"units\": 0}}", 400, "model.units"},
+        {"{" OK_ ", \"model\": {\"units\": 2049}}", 400, "model.units"},
+        {"{" OK_ ", \"model\": {\"units\": \"32\"}}", 400, "model.units"},
+        {"{" OK_ ", \"model\": {\"units\": 32.5}}", 400, "model.units"},
+        {"{" OK_ ", \"model\": {\"layers\": 0}}", 400, "model.layers"},
+        {"{" OK_ ", \"model\": {\"layers\": 5}}", 400, "model.layers"},
+        {"{" OK_ ", \"model\": {\"hyper_units\": 513}}", 400, "model.hyper_units"},
+        {"{" OK_ ", \"model\": {\"embed\": 0}}", 400, "model.embed"},
+        {"{" OK_ ", \"model\": {\"embed\": 65}}", 400, "model.embed"},
+        {"{" OK_ ", \"model\": {\"cell\": \"gru\"}}", 400, "model.cell"},
+        {"{" OK_ ", \"model\": {\"cell\": null}}", 400, "model.cell"},
+        {"{" OK_ ", \"model\": {\"keep\": 0}}", 400, "model.keep"},
+        {"{" OK_ ", \"model\": {\"keep\": 1.5}}", 400, "model.keep"},
+        {"{" OK_ ", \"model\": {\"keep\": \"all\"}}", 400, "model.keep"},
+        {"{" HW_ ", \"model\": {\"mixtures\": 0}}", 400, "model.mixtures"},
+        {"{" OK_ ", \"model\": {\"dropout\": 0.1}}", 400, "model.dropout"},
+        /* training parameters */
+        {"{" OK_ ", \"train\": []}", 400, "train"},
+        {"{" OK_ ", \"train\": {\"steps\": 0}}", 400, "train.steps"},
+        {"{" OK_ ", \"train\": {\"steps\": 10000001}}", 400, "train.steps"},
+        {"{" OK_ ", \"train\": {\"steps\": 1.5}}", 400, "train.steps"},
+        {"{" OK_ ", \"train\": {\"steps\": \"10\"}}", 400, "train.steps"},
+        {"{" OK_ ", \"train\": {\"batch\": 0}}", 400, "train.batch"},
+        {"{" OK_ ", \"train\": {\"batch\": 257}}", 400, "train.batch"},
+        {"{" OK_ ", \"train\": {\"seq\": 0}}", 400, "train.seq"},
+        {"{" OK_ ", \"train\": {\"seq\": 1001}}", 400, "train.seq"},
+        {"{" OK_ ", \"train\": {\"lr\": 0}}", 400, "train.lr"},
+        {"{" OK_ ", \"train\": {\"lr\": 1.5}}", 400, "train.lr"},
+        {"{" OK_ ", \"train\": {\"lr\": \"fast\"}}", 400, "train.lr"},
+        {"{" OK_ ", \"train\": {\"clip\": -1}}", 400, "train.clip"},
+        {"{" OK_ ", \"train\": {\"seed\": -1}}", 400, "train.seed"},
+        {"{" OK_ ", \"train\": {\"eval_every\": -1}}", 400, "train.eval_every"},
+        {"{" OK_ ", \"train\": {\"checkpoint_every\": -1}}", 400, "train.checkpoint_every"},
+        {"{" OK_ ", \"train\": {\"eval_limit\": -1}}", 400, "train.eval_limit"},
+        {"{" OK_ ", \"train\": {\"val_fraction\": 0.6}}", 400, "train.val_fraction"},
+        {"{" OK_ ", \"train\": {\"val_fraction\": -0.1}}", 400, "train.val_fraction"},
+        {"{" OK_ ", \"train\": {\"epochs\": 0}}", 400, "train.epochs"},
+        {"{" OK_ ", \"train\": {\"epochs\": -1}}", 400, "train.epochs"},
+        {"{" OK_ ", \"train\": {\"epochs\": 10001}}", 400, "train.epochs"},
+        {"{" OK_ ", \"train\": {\"epochs\": \"2\"}}", 400, "train.epochs"},
+        {"{" OK_ ", \"train\": {\"steps\": 10, \"epochs\": 1}}", 400, "steps or epochs"},
+        {"{" OK_ ", \"train\": {\"momentum\": 0.9}}", 400, "train.momentum"},
+        /* unknown fields, starting points */
+        {"{" OK_ ", \"priority\": 1}", 400, "priority"},
+        {"{" OK_ ", \"init_from\": \"no-such-model\"}", 404, "init_from"},
+        {"{" OK_ ", \"init_from\": \"../charlm\"}", 400, "init_from"},
+        {"{" HW_ ", \"init_from\": \"charlm\"}", 400, "init_from"},
+        /* not a spec at all */
+        {"[1]", 400, "JSON object"},
+        {"{\"kind\":", 400, "invalid JSON"},
+    };
+#undef OK_
+#undef HW_
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        r = http_post(&srv, "/v1/jobs", bad[k].spec);
+        expect_error(r, bad[k].status,
+                     bad[k].status == 404 ? "not_found" : bad[k].status == 409 ? "conflict"
+                                                                              : "invalid_request",
+                     bad[k].part);
+        reply_free(&r);
+    }
+    r = http_get(&srv, "/v1/jobs");
+    expect_status(r, 200);
+    ck_assert_msg(jint(r, "total") == before, "refused specs made jobs: %lld before, %.1500s",
+                  (long long)before, r.body);
+    reply_free(&r);
+    /* the list's paging parameters are checked too */
+    r = http_get(&srv, "/v1/jobs?limit=0");
+    expect_error(r, 400, "invalid_request", "limit");
+    reply_free(&r);
+    r = http_get(&srv, "/v1/jobs?offset=-1");
+    expect_error(r, 400, "invalid_request", "offset");
+    reply_free(&r);
+}
+END_TEST
+
+/* A running job: its name is taken, it and its dataset cannot be deleted; cancel stops it
+ * (twice is fine), and then it can be. */
+START_TEST(job_cancel_stops_a_running_job)
+{
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&srv, "cancel-text", text);
+    char id[JOB_ID_CHARS + 1];
+    job_submit(&srv, tiny_spec("cancel-text", "cancel-model", 1000000), id);
+    job_view v = job_wait_running(&srv, id, 1, -1, 10);
+    reply r = job_post(&srv, tiny_spec("cancel-text", "cancel-model", 10));
+    expect_error(r, 409, "conflict", "model_name");
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", job_at(id, "").s, NULL, NULL);
+    expect_error(r, 409, "conflict", "running");
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", "/v1/datasets/cancel-text", NULL, NULL);
+    expect_error(r, 409, "conflict", "cancel-text");
+    reply_free(&r);
+    /* cancel: 200 with the record; twice: 200 again, and cancelled */
+    r = http_post(&srv, job_at(id, "/cancel").s, NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "id"), id);
+    ck_assert_msg(!strcmp(jstr(r, "state"), "running") || !strcmp(jstr(r, "state"), "cancelled"),
+                  "just cancelled: %s", r.body);
+    reply_free(&r);
+    v = job_wait_end(&srv, id, 10);
+    ck_assert_str_eq(v.state, "cancelled");
+    ck_assert_msg(v.step > 0 && v.step < 1000000 && v.steps == 1000000 && !v.error[0] &&
+                      v.finished_at[0], "cancelled at step %lld of %lld, error '%s', finished '%s'",
+                  (long long)v.step, (long long)v.steps, v.error, v.finished_at);
+    r = http_post(&srv, job_at(id, "/cancel").s, NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "state"), "cancelled");
+    ck_assert_str_eq(jstr(r, "finished_at"), v.finished_at);
+    reply_free(&r);
+    job_stream s;
+    job_stream_run(&s, &srv, id, "", NULL, 0, 0);
+    expect_job_stream(&srv, &s, id, 1, "cancelled");
+    job_stream_free(&s);
+    /* no model came of it; its name and its dataset are free again */
+    r = http_get(&srv, "/v1/models/cancel-model");
+    expect_error(r, 404, "not_found", "cancel-model");
+    reply_free(&r);
+    char id2[JOB_ID_CHARS + 1];
+    job_submit(&srv, tiny_spec("cancel-text", "cancel-model", 20), id2);
+    v = job_wait_end(&srv, id2, 10);
+    ck_assert_str_eq(v.state, "succeeded");
+    r = model_get(&srv, "cancel-model");
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", job_at(id, "").s, NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    r = http_get(&srv, job_at(id, "").s);
+    expect_error(r, 404, "not_found", id);
+    reply_free(&r);
+    r = http_req(&srv, "DELETE", "/v1/datasets/cancel-text", NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    free(text);
+}
+END_TEST
+
+START_TEST(job_handwriting_on_hershey_synthetic)
+{
+    json_t *spec = json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i}}",
+                             "kind", "handwriting", "dataset", "hershey-synthetic",
+                             "model_name", "hw-tiny", "model", "cell", "lstm", "units", 16,
+                             "mixtures", 2, "train", "steps", 30, "batch", 4, "seq", 50,
+                             "eval_every", 10, "eval_limit", 20);
+    char id[JOB_ID_CHARS + 1];
+    job_submit(&srv, spec, id);
+    job_stream s;
+    job_stream_run(&s, &srv, id, "", NULL, 0, 0);
+    expect_job_stream(&srv, &s, id, 1, "succeeded");
+    job_stream_free(&s);
+    reply r = http_get(&srv, job_at(id, "").s);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "kind"), "handwriting");
+    ck_assert_str_eq(jstr(r, "loss_unit"), "nats/point");
+    ck_assert_str_eq(jstr(r, "val_unit"), "nats/line");
+    ck_assert(jnum(r, "points_per_second") > 0);
+    ck_assert(isfinite(jnum(r, "train_loss")) && isfinite(jnum(r, "val_loss")));
+    ck_assert_int_eq(jint(r, "step"), 30);
+    reply_free(&r);
+    r = model_get(&srv, "hw-tiny");
+    ck_assert_str_eq(jstr(r, "kind"), "handwriting");
+    ck_assert_int_eq(jint(r, "units"), 16);
+    model_config cfg = {CELL_LSTM, 1, 16, 64, 4, 3, mdn_outputs(2)};
+    ck_assert_int_eq(jint(r, "parameters"), (json_int_t)model_param_count(&cfg));
+    reply_free(&r);
+    /* it draws */
+    r = http_postf(&srv, HW_SAMPLE, "{s:s, s:i, s:i}", "model", "hw-tiny", "max_points", 40, "seed", 2);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "model"), "hw-tiny");
+    hw_drawing d = hw_drawing_of(r);
+    ck_assert_int_eq(d.n, 40);
+    hw_drawing_free(&d);
+    reply again = http_postf(&srv, HW_SAMPLE, "{s:s, s:i, s:i}", "model", "hw-tiny", "max_points",
+                             40, "seed", 2);
+    ck_assert_msg(again.status == 200 && strcmp(again.body, r.body) == 0,
+                  "seed 2 twice:\n%.500s\n%.500s", r.body, again.body);
+    reply_free(&again);
+    reply_free(&r);
+    /* and it is no character model */
+    char sid[ID_LEN + 1];
+    model_session_new(&srv, "hw-tiny", 1, sid);
+    r = http_postf(&srv, at(sid, "/generate").s, "{s:i}", "max_points", 10);
+    expect_status(r, 200);
+    reply_free(&r);
+}
+END_TEST
+
+/* With epochs instead of steps, the steps come from the data when the job starts:
+ * ceil(epochs × training characters / (batch × seq)). */
+START_TEST(job_epochs_set_the_steps)
+{
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&srv, "epochs-text", text);
+    json_t *spec = tiny_spec("epochs-text", "epochs-model", 1);
+    json_object_del(json_object_get(spec, "train"), "steps");
+    train_set(spec, "epochs", json_real(2.0));
+    train_set(spec, "val_fraction", json_real(0.1));
+    reply r = job_post(&srv, spec);
+    expect_status(r, 202);
+    ck_assert_int_eq(jint(r, "steps"), 0); /* not known before the data is read */
+    json_t *train = json_object_get(json_object_get(r.json, "spec"), "train");
+    ck_assert_msg(json_number_value(json_object_get(train, "epochs")) == 2.0, "spec: %s", r.body);
+    char id[JOB_ID_CHARS + 1];
+    snprintf(id, sizeof id, "%s", jstr(r, "id"));
+    reply_free(&r);
+    const int64_t chars = utf8_chars(text, strlen(text));
+    const int64_t train_chars = chars - (int64_t)floor((double)chars * 0.1);
+    const int64_t want = (2 * train_chars + 8 * 32 - 1) / (8 * 32);
+    job_view v = job_wait_end(&srv, id, 10);
+    ck_assert_str_eq(v.state, "succeeded");
+    ck_assert_msg(v.steps == want && v.step == want,
+                  "2 epochs of %lld training characters in batches of 8 x 32: %lld steps, want %lld",
+                  (long long)train_chars, (long long)v.steps, (long long)want);
+    free(text);
+}
+END_TEST
+
+/* init_from starts a run from a finished job's model: its shape, its weights (the loss
+ * starts where the first run ended), its vocabulary (a text with other characters fails). */
+START_TEST(job_fine_tunes_a_finished_model)
+{
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&srv, "tune-text", text);
+    char base[JOB_ID_CHARS + 1], child[JOB_ID_CHARS + 1];
+    job_submit(&srv, tiny_spec("tune-text", "tune-base", 300), base);
+    ck_assert_str_eq(job_wait_end(&srv, base, 10).state, "succeeded");
+    json_t *bh = job_history(&srv, base);
+    const double base_first = json_number_value(json_object_get(json_array_get(bh, 0), "train_loss"));
+    const double base_last = json_number_value(
+        json_object_get(json_array_get(bh, json_array_size(bh) - 1), "train_loss"));
+    json_decref(bh);
+    json_t *spec = tiny_spec("tune-text", "tune-child", 50);
+    json_object_set_new(spec, "init_from", json_string("tune-base"));
+    json_object_set_new(json_object_get(spec, "model"), "units", json_integer(64)); /* unused */
+    job_submit(&srv, spec, child);
+    job_view v = job_wait_end(&srv, child, 10);
+    ck_assert_msg(!strcmp(v.state, "succeeded"), "fine-tune: %s (%s)", v.state, v.error);
+    json_t *ch = job_history(&srv, child);
+    const double child_first = json_number_value(json_object_get(json_array_get(ch, 0), "train_loss"));
+    json_decref(ch);
+    ck_assert_msg(child_first < (base_first + base_last) / 2,
+                  "the fine-tune started at %.3f bits per character; the base went from %.3f to %.3f",
+                  child_first, base_first, base_last);
+    reply a = model_get(&srv, "tune-base"), b = model_get(&srv, "tune-child");
+    ck_assert_int_eq(jint(b, "units"), 32);
+    ck_assert_int_eq(jint(b, "parameters"), jint(a, "parameters"));
+    ck_assert_str_eq(jstr(b, "vocabulary"), jstr(a, "vocabulary"));
+    reply_free(&a);
+    reply_free(&b);
+    /* a text with characters the base never saw cannot be learnt with its vocabulary */
+    char *other = train_text(2000, "@#%&*");
+    dataset_put_text(&srv, "tune-other", other);
+    spec = tiny_spec("tune-other", "tune-other-model", 20);
+    json_object_set_new(spec, "init_from", json_string("tune-base"));
+    job_submit(&srv, spec, child);
+    v = job_wait_end(&srv, child, 10);
+    ck_assert_msg(!strcmp(v.state, "failed") && v.error[0], "a fine-tune on unknown characters: %s "
+                  "(error '%s')", v.state, v.error);
+    reply r = http_get(&srv, "/v1/models/tune-other-model");
+    expect_error(r, 404, "not_found", "tune-other-model");
+    reply_free(&r);
+    job_stream s;
+    job_stream_run(&s, &srv, child, "", NULL, 0, 0);
+    expect_job_stream(&srv, &s, child, 1, "failed");
+    ck_assert_str_eq(json_string_value(json_object_get(s.done, "error")), v.error);
+    job_stream_free(&s);
+    r = http_req(&srv, "DELETE", job_at(child, "").s, NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    free(other);
+    free(text);
+}
+END_TEST
+
+/* One worker: the second job waits while the first runs, then runs; a queued job is
+ * cancelled at once and never starts. */
+START_TEST(jobs_queue_behind_one_worker)
+{
+    static const char *const flags[] = {"--train-workers", "1", "--train-threads", "1", NULL};
+    hyperd_proc d;
+    hyperd_init(&d, "queue", flags);
+    hyperd_start_ok(&d);
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    dataset_put_text(&d, "q-text", text);
+    char a[JOB_ID_CHARS + 1], b[JOB_ID_CHARS + 1], c[JOB_ID_CHARS + 1];
+    job_submit(&d, tiny_spec("q-text", "q-a", 1500), a);
+    job_wait_running(&d, a, 1, -1, 10);
+    job_submit(&d, tiny_spec("q-text", "q-b", 100), b);
+    job_submit(&d, tiny_spec("q-text", "q-c", 100), c);
+    /* a dataset is pinned only while a job runs: deleting one under a queued job fails it */
+    dataset_put_text(&d, "q-gone", text);
+    char g[JOB_ID_CHARS + 1];
+    job_submit(&d, tiny_spec("q-gone", "q-g", 100), g);
+    reply r = http_req(&d, "DELETE", "/v1/datasets/q-gone", NULL, NULL);
+    expect_status(r, 204);
+    reply_free(&r);
+    job_view vb = job_look(&d, b), va = job_look(&d, a);
+    ck_assert_msg(!strcmp(va.state, "running"), "the first job ended (%s) before the others could "
+                  "be seen waiting: make it longer", va.state);
+    ck_assert_str_eq(vb.state, "queued");
+    ck_assert_int_eq(vb.step, 0);
+    ck_assert_msg(!vb.started_at[0], "a queued job has started_at %s", vb.started_at);
+    /* a queued job has no history yet, and an empty plot */
+    json_t *h = job_history(&d, b);
+    ck_assert_uint_eq(json_array_size(h), 0);
+    json_decref(h);
+    r = http_get(&d, job_at(b, "/loss.svg").s);
+    expect_status(r, 200);
+    svg_scan svg = svg_read(r.body, r.len);
+    ck_assert_msg(svg.polylines == 2 && svg.polyline_points[0] == 0 && svg.polyline_points[1] == 0,
+                  "the plot of a queued job: %d polylines of %d and %d points", svg.polylines,
+                  svg.polyline_points[0], svg.polyline_points[1]);
+    reply_free(&r);
+    /* the list is in submission order, and pages */
+    r = http_get(&d, "/v1/jobs");
+    expect_status(r, 200);
+    json_t *list = json_object_get(r.json, "jobs");
+    ck_assert_msg(jint(r, "total") == 4 && json_array_size(list) == 4 &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 0), "id")), a) &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 1), "id")), b) &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 2), "id")), c) &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 3), "id")), g),
+                  "want %s %s %s %s: %.1500s", a, b, c, g, r.body);
+    reply_free(&r);
+    r = http_get(&d, "/v1/jobs?limit=1&offset=1");
+    expect_status(r, 200);
+    list = json_object_get(r.json, "jobs");
+    ck_assert_msg(jint(r, "total") == 4 && json_array_size(list) == 1 &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 0), "id")), b),
+                  "page 2 of 1: %.1500s", r.body);
+    reply_free(&r);
+    /* a queued job cannot be deleted, but it can be cancelled, at once */
+    r = http_req(&d, "DELETE", job_at(b, "").s, NULL, NULL);
+    expect_error(r, 409, "conflict", "queued");
+    reply_free(&r);
+    r = http_post(&d, job_at(c, "/cancel").s, NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r, "state"), "cancelled");
+    ck_assert(json_is_null(json_object_get(r.json, "started_at")));
+    reply_free(&r);
+    /* never both running: b waits while a runs */
+    const double deadline = now_s() + scaled(20);
+    int seen_waiting = 0;
+    for (;;) {
+        va = job_look(&d, a);
+        vb = job_look(&d, b);
+        ck_assert_msg(strcmp(vb.state, "running") != 0 || finished_state(va.state),
+                      "both jobs run with one worker (a at step %lld)", (long long)va.step);
+        seen_waiting += !strcmp(va.state, "running") && !strcmp(vb.state, "queued");
+        if (finished_state(vb.state))
+            break;
+        ck_assert_msg(now_s() < deadline, "a %s, b %s after %.0f s", va.state, vb.state, scaled(20));
+        sleep_ms(POLL_MS);
+    }
+    ck_assert_int_gt(seen_waiting, 0);
+    va = job_look(&d, a);
+    ck_assert_str_eq(va.state, "succeeded");
+    ck_assert_str_eq(vb.state, "succeeded");
+    ck_assert_msg(strcmp(vb.started_at, va.finished_at) >= 0, "b started at %s, a finished at %s",
+                  vb.started_at, va.finished_at);
+    job_view vc = job_look(&d, c);
+    ck_assert_msg(!strcmp(vc.state, "cancelled") && !vc.started_at[0] && vc.step == 0,
+                  "the cancelled queued job: %s, started %s, step %lld", vc.state, vc.started_at,
+                  (long long)vc.step);
+    job_stream s;
+    job_stream_run(&s, &d, c, "", NULL, 0, 0);
+    expect_job_stream(&d, &s, c, 1, "cancelled");
+    ck_assert_uint_eq(json_array_size(s.events), 0);
+    job_stream_free(&s);
+    job_view vg = job_wait_end(&d, g, 10);
+    ck_assert_msg(!strcmp(vg.state, "failed") && strstr(vg.error, "q-gone"),
+                  "the job whose dataset was deleted: %s, error '%s'", vg.state, vg.error);
+    r = model_get(&d, "q-a");
+    reply_free(&r);
+    r = model_get(&d, "q-b");
+    reply_free(&r);
+    static const char *const none[] = {"q-c", "q-g"};
+    for (int k = 0; k < 2; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/models/%s", none[k]);
+        r = http_get(&d, path);
+        expect_error(r, 404, "not_found", none[k]);
+        reply_free(&r);
+    }
+    hyperd_stop_ok(&d);
+    free(text);
+}
+END_TEST
+
+/* ---- restarts ------------------------------------------------------------------------------ */
+
+#define RESUME_STEPS 1000
+#define RESUME_AT 300              /* the daemon is stopped once the job is this far */
+
+typedef enum { STOP_KILL9, STOP_SIGTERM } stop_how;
+
+/* Trains a job on a daemon of its own with checkpoints every checkpoint_every steps (0: at
+ * the end only), stops the daemon mid-run (how), damages the checkpoint when asked, starts
+ * the daemon again on the same data, and follows the job to its end.  The same job runs
+ * uninterrupted on the test case's daemon beside it: the two must end with the same losses
+ * and the same model.  Returns the step from which the run went on (the last one kept from
+ * before the stop; 0 when it started over). */
+static json_int_t resume_check(const char *name, stop_how how, int checkpoint_every, int damage)
+{
+    static const char *const flags[] = {"--train-workers", "1", "--train-threads", "1", NULL};
+    hyperd_proc d;
+    hyperd_init(&d, name, flags);
+    hyperd_start_ok(&d);
+    char *text = train_text(TRAIN_TEXT_BYTES, "");
+    char ds[64], model[64], ref_model[64];
+    snprintf(ds, sizeof ds, "%s-text", name);
+    snprintf(model, sizeof model, "%s-model", name);
+    snprintf(ref_model, sizeof ref_model, "%s-reference", name);
+    dataset_put_text(&d, ds, text);
+    dataset_put_text(&srv, ds, text);
+    char id[JOB_ID_CHARS + 1], ref[JOB_ID_CHARS + 1];
+    job_submit(&d, train_set(tiny_spec(ds, model, RESUME_STEPS), "checkpoint_every",
+                             json_integer(checkpoint_every)), id);
+    job_submit(&srv, train_set(tiny_spec(ds, ref_model, RESUME_STEPS), "checkpoint_every",
+                               json_integer(checkpoint_every)), ref);
+    /* stop it: kill -9 once a checkpoint is past RESUME_AT, or SIGTERM past that step */
+    const int need_ckpt = how == STOP_KILL9 && checkpoint_every > 0;
+    job_view before = job_wait_running(&d, id, RESUME_AT, need_ckpt ? RESUME_AT : -1, 20);
+    if (how == STOP_KILL9)
+        hyperd_kill9(&d);
+    else
+        hyperd_stop_ok(&d);
+    const int64_t stop_ms = wall_ms(); /* the daemon is gone: every report is from before */
+    /* the least the run may go on from: the last checkpoint seen, or (SIGTERM writes one
+     * as it stops) the last step seen; with neither, it starts over */
+    const json_int_t floor_step = damage              ? 0
+                                  : how == STOP_SIGTERM ? before.step
+                                  : need_ckpt           ? before.checkpoint_step
+                                                        : 0;
+    if (damage) { /* one byte of the training checkpoint (DIR/jobs/ID/model.train) flipped */
+        char path[300];
+        snprintf(path, sizeof path, "%s/jobs/%s/model.train", d.dir, id);
+        int fd = open(path, O_RDWR);
+        ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+        struct stat sb;
+        ck_assert_int_eq(fstat(fd, &sb), 0);
+        unsigned char b = 0;
+        ck_assert_int_eq(pread(fd, &b, 1, sb.st_size / 2), 1);
+        b ^= 0x55;
+        ck_assert_int_eq(pwrite(fd, &b, 1, sb.st_size / 2), 1);
+        close(fd);
+    }
+    hyperd_start_ok(&d);
+    reply r = http_get(&d, "/v1/jobs");
+    expect_status(r, 200);
+    json_t *list = json_object_get(r.json, "jobs");
+    ck_assert_msg(jint(r, "total") == 1 && json_array_size(list) == 1 &&
+                      !strcmp(json_string_value(json_object_get(json_array_get(list, 0), "id")), id),
+                  "after the restart, want job %s listed: %.1500s", id, r.body);
+    reply_free(&r);
+    job_view v = job_look(&d, id);
+    ck_assert_msg((!strcmp(v.state, "queued") || !strcmp(v.state, "running") ||
+                   !strcmp(v.state, "succeeded")) && v.resumes == 1 && v.steps == RESUME_STEPS,
+                  "after the restart: %s, resumes %lld, steps %lld", v.state, (long long)v.resumes,
+                  (long long)v.steps);
+    if (floor_step > 0)
+        ck_assert_msg(v.checkpoint_step >= floor_step, "after the restart the checkpoint is at "
+                      "%lld; before the stop it was seen at %lld, the step at %lld",
+                      (long long)v.checkpoint_step, (long long)before.checkpoint_step,
+                      (long long)before.step);
+    /* it goes on, and never from before the checkpoint */
+    const double deadline = now_s() + scaled(20);
+    while (!finished_state(v.state)) {
+        ck_assert_msg(v.step >= floor_step, "the resumed job is back at step %lld (below %lld)",
+                      (long long)v.step, (long long)floor_step);
+        ck_assert_msg(now_s() < deadline, "the resumed job is %s at step %lld", v.state,
+                      (long long)v.step);
+        sleep_ms(POLL_MS);
+        v = job_look(&d, id);
+    }
+    ck_assert_msg(!strcmp(v.state, "succeeded") && v.step == RESUME_STEPS && v.resumes == 1,
+                  "the resumed job: %s (%s) at step %lld, resumes %lld", v.state, v.error,
+                  (long long)v.step, (long long)v.resumes);
+    /* one history: ids 1, 2, ..., steps increasing; up to where it went on from, the points
+     * from before the stop, then only new ones */
+    job_stream s;
+    job_stream_run(&s, &d, id, "", NULL, 0, 0);
+    expect_job_stream(&d, &s, id, 1, "succeeded");
+    json_t *h = job_history(&d, id);
+    expect_history_is_stream(h, &s);
+    json_int_t went_on = 0;
+    size_t k;
+    json_t *e;
+    int after = 0;
+    json_array_foreach(h, k, e) {
+        const json_int_t t = json_integer_value(json_object_get(e, "time_ms"));
+        const json_int_t step = json_integer_value(json_object_get(e, "step"));
+        ck_assert_msg(!(after && t <= stop_ms), "point %zu (step %lld) is from before the stop, "
+                      "after newer ones", k, (long long)step);
+        if (t <= stop_ms)
+            went_on = step;
+        else
+            after = 1;
+    }
+    ck_assert_msg(went_on >= floor_step, "the run went on from step %lld; %lld was reached "
+                  "before the stop", (long long)went_on, (long long)floor_step);
+    if (need_ckpt)
+        ck_assert_msg(went_on % checkpoint_every == 0, "the run went on from step %lld, not a "
+                      "checkpoint's (every %d)", (long long)went_on, checkpoint_every);
+    json_decref(h);
+    job_stream_free(&s);
+    /* what an uninterrupted run makes */
+    job_view rv = job_wait_end(&srv, ref, 20);
+    ck_assert_str_eq(rv.state, "succeeded");
+    ck_assert_msg(rv.train_loss == v.train_loss && rv.val_loss == v.val_loss,
+                  "losses: %.17g and %.17g after the restart, %.17g and %.17g uninterrupted",
+                  v.train_loss, v.val_loss, rv.train_loss, rv.val_loss);
+    char s1[ID_LEN + 1], s2[ID_LEN + 1];
+    model_session_new(&d, model, 11, s1);
+    model_session_new(&srv, ref_model, 11, s2);
+    char *t1 = generate(&d, s1, 60, 11), *t2 = generate(&srv, s2, 60, 11);
+    expect_same_text(t1, t2, "the resumed model against the uninterrupted one");
+    free(t1);
+    free(t2);
+    /* the model and the record stay after another restart */
+    hyperd_stop_ok(&d);
+    hyperd_start_ok(&d);
+    r = model_get(&d, model);
+    reply_free(&r);
+    v = job_look(&d, id);
+    ck_assert_msg(!strcmp(v.state, "succeeded") && v.resumes == 1, "after a second restart: %s, "
+                  "resumes %lld", v.state, (long long)v.resumes);
+    hyperd_stop_ok(&d);
+    free(text);
+    return went_on;
+}
+
+START_TEST(job_resumes_after_kill_9)
+{
+    json_int_t from = resume_check("kill9", STOP_KILL9, 50, 0);
+    ck_assert_int_ge(from, RESUME_AT);
+}
+END_TEST
+
+START_TEST(job_resumes_after_sigterm)
+{
+    /* no checkpoints but the one written on the way down */
+    json_int_t from = resume_check("sigterm", STOP_SIGTERM, 0, 0);
+    ck_assert_int_ge(from, RESUME_AT);
+}
+END_TEST
+
+START_TEST(job_killed_before_its_first_checkpoint_starts_over)
+{
+    json_int_t from = resume_check("early-kill", STOP_KILL9, 0, 0);
+    ck_assert_int_eq(from, 0);
+}
+END_TEST
+
+START_TEST(job_with_a_damaged_checkpoint_starts_over)
+{
+    json_int_t from = resume_check("damaged", STOP_KILL9, 50, 1);
+    ck_assert_int_eq(from, 0);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name, void (*setup)(void), double timeout)
@@ -3415,5 +5210,25 @@ Suite *daemon_suite(void)
     tcase_add_test(tc, hw_session_rejects_bad_requests);
     tcase_add_test(tc, hw_disconnect_frees_the_session);
     tcase_add_test(tc, hw_session_survives_a_restart);
+
+    tc = tcase(s, "jobs", setup_jobs, 30);
+    tcase_add_test(tc, datasets_list_the_builtins);
+    tcase_add_test(tc, dataset_text_upload_get_delete);
+    tcase_add_test(tc, dataset_strokes_parts_add_up);
+    tcase_add_test(tc, dataset_uploads_refused);
+    tcase_add_test(tc, dataset_paths_cannot_leave_the_store);
+    tcase_add_test(tc, upload_over_the_limit_gets_413);
+    tcase_add_test(tc, job_trains_a_model_that_sessions_use);
+    tcase_add_test(tc, job_events_resume_after_last_event_id);
+    tcase_add_test(tc, job_specs_refused);
+    tcase_add_test(tc, job_cancel_stops_a_running_job);
+    tcase_add_test(tc, job_handwriting_on_hershey_synthetic);
+    tcase_add_test(tc, job_epochs_set_the_steps);
+    tcase_add_test(tc, job_fine_tunes_a_finished_model);
+    tcase_add_test(tc, jobs_queue_behind_one_worker);
+    tcase_add_test(tc, job_resumes_after_kill_9);
+    tcase_add_test(tc, job_resumes_after_sigterm);
+    tcase_add_test(tc, job_killed_before_its_first_checkpoint_starts_over);
+    tcase_add_test(tc, job_with_a_damaged_checkpoint_starts_over);
     return s;
 }
