@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,4 +97,77 @@ int fs_remove_tree(const char *path)
         return errno == ENOENT ? 0 : -1;
     /* depth first, without following links: children before their directory */
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+hyper_status fs_read_file(const char *path, size_t max, int missing_ok, char **buf, size_t *len,
+                          char *err)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (missing_ok && (errno == ENOENT || errno == ENOTDIR))
+            return HYPER_OK;
+        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    hyper_status st = HYPER_OK;
+    struct stat sb;
+    char *b = NULL;
+    size_t n = 0;
+    if (fstat(fd, &sb) != 0) {
+        st = hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        st = hyper_fail(err, HYPER_ERR_IO, "%s: is a directory, not a file", path);
+        goto out;
+    }
+    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max) {
+        st = hyper_fail(err, HYPER_ERR_TOO_LARGE, "%s: larger than the limit of %zu bytes", path, max);
+        goto out;
+    }
+    /* the size is a hint only: the file may change, or not be a regular file */
+    size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 4096;
+    if (!(b = malloc(cap))) {
+        st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (;;) {
+        if (n + 1 == cap) {
+            if (n >= max + 1) {
+                st = hyper_fail(err, HYPER_ERR_TOO_LARGE, "%s: larger than the limit of %zu bytes", path, max);
+                goto out;
+            }
+            size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+            char *nb = realloc(b, ncap);
+            if (!nb) {
+                st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
+                goto out;
+            }
+            b = nb;
+            cap = ncap;
+        }
+        ssize_t got = read(fd, b + n, cap - 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            st = hyper_fail(err, HYPER_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    if (n > max) {
+        st = hyper_fail(err, HYPER_ERR_TOO_LARGE, "%s: larger than the limit of %zu bytes", path, max);
+        goto out;
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    b = NULL;
+out:
+    free(b);
+    close(fd);
+    return st;
 }

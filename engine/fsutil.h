@@ -20,6 +20,13 @@ int fs_sync_parent_dir(const char *path);
  * fsync.  On failure the temporary file is removed and err names path. */
 hyper_status fs_write_atomic(const char *path, const void *data, size_t len, char *err);
 
+/* Reads a whole file of at most max bytes into *buf (newly allocated, NUL-terminated; *len
+ * bytes without the NUL).  When missing_ok and the file does not exist, returns HYPER_OK
+ * with *buf NULL.  Larger than max → HYPER_ERR_TOO_LARGE; a directory or an unreadable
+ * file → HYPER_ERR_IO; every message names path. */
+hyper_status fs_read_file(const char *path, size_t max, int missing_ok, char **buf, size_t *len,
+                          char *err);
+
 /* Removes a directory and everything under it (symbolic links are removed, not followed).
  * 0, or -1 with errno set; a missing path is success. */
 int fs_remove_tree(const char *path);

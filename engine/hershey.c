@@ -39,6 +39,8 @@
  */
 #include "strokes.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -202,57 +204,6 @@ static int font_add_stroke(font *f)
     return 1;
 }
 
-/* Reads a whole file of at most max bytes into a new NUL-terminated buffer (*len bytes
- * before the NUL).  Fails with HYPER_ERR_IO naming path. */
-static hyper_status read_file(const char *path, size_t max, char **out, size_t *len, char *err)
-{
-    *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
-    hyper_status rc = HYPER_OK;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        rc = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > max) {
-                rc = hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-                goto out;
-            }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) {
-                rc = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        rc = hyper_fail(err, HYPER_ERR_IO, "%s: read error", path);
-        goto out;
-    }
-    if (n > max) {
-        rc = hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    fclose(fp);
-    return rc;
-}
 
 /* Parses a fixed-width numeric field: optional leading spaces, then at least one digit,
  * nothing else.  -1 when it is not such a field. */
@@ -566,7 +517,7 @@ static hyper_status font_load(font *f, const char *dir, const char *name, char *
         return hyper_fail(err, HYPER_ERR_ARG, "%s: font directory name too long", dir);
     char *text = NULL;
     size_t len = 0;
-    hyper_status rc = read_file(path, HERSHEY_MAX_FILE_BYTES, &text, &len, err);
+    hyper_status rc = fs_read_file(path, HERSHEY_MAX_FILE_BYTES, 0, &text, &len, err);
     if (rc != HYPER_OK)
         return rc;
     rc = parse_jhf(f, text, len, path, err);
@@ -637,7 +588,7 @@ static hyper_status corpus_load(corpus *c, const char *path, const int *have, ch
     char *raw = NULL, *clean = NULL;
     size_t len = 0, w = 0;
     ibuf offs = {0};
-    hyper_status rc = read_file(path, CORPUS_MAX_BYTES, &raw, &len, err);
+    hyper_status rc = fs_read_file(path, CORPUS_MAX_BYTES, 0, &raw, &len, err);
     if (rc != HYPER_OK)
         return rc;
     if (len == 0) {

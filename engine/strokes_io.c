@@ -34,6 +34,8 @@
  * leaves the set exactly as it found it: the lines it had added are removed again.
  */
 #include "strokes.h"
+
+#include "fsutil.h"
 #include "vocab.h" /* utf8_decode */
 
 #include <dirent.h>
@@ -167,81 +169,6 @@ static hyper_status make_transcript(const char *src, size_t len, const char *nam
     return HYPER_OK;
 }
 
-/* Reads a whole file of at most max bytes into *buf (newly allocated, NUL-terminated,
- * *len bytes without the NUL).  When missing_ok and the file does not exist, returns
- * HYPER_OK with *buf NULL.  Larger than max → HYPER_ERR_FORMAT; unreadable → HYPER_ERR_IO. */
-static hyper_status read_file(const char *path, size_t max, int missing_ok, char **buf,
-                              size_t *len, char *err)
-{
-    *buf = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (missing_ok && (errno == ENOENT || errno == ENOTDIR))
-            return HYPER_OK;
-        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    hyper_status st = HYPER_OK;
-    struct stat sb;
-    char *b = NULL;
-    size_t n = 0;
-    if (fstat(fd, &sb) != 0) {
-        st = hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        st = hyper_fail(err, HYPER_ERR_IO, "%s: is a directory, not a file", path);
-        goto out;
-    }
-    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max) {
-        st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    /* the size is a hint only: the file may change, or not be a regular file */
-    size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 4096;
-    if (!(b = malloc(cap))) {
-        st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n + 1 == cap) {
-            if (n >= max + 1) {
-                st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-                goto out;
-            }
-            size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
-            char *nb = realloc(b, ncap);
-            if (!nb) {
-                st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-                goto out;
-            }
-            b = nb;
-            cap = ncap;
-        }
-        ssize_t got = read(fd, b + n, cap - 1 - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            st = hyper_fail(err, HYPER_ERR_IO, "%s: read error: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    if (n > max) {
-        st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    b = NULL;
-out:
-    free(b);
-    close(fd);
-    return st;
-}
 
 /* ---- IAM-OnDB XML -------------------------------------------------------------------- */
 
@@ -520,7 +447,7 @@ static hyper_status sibling_transcript(const char *path, char **text, char *err)
     memcpy(txt + stem, ".txt", 5);
     char *buf;
     size_t len;
-    hyper_status st = read_file(txt, TEXT_FILE_MAX, 1, &buf, &len, err);
+    hyper_status st = fs_read_file(txt, TEXT_FILE_MAX, 1, &buf, &len, err);
     if (st == HYPER_OK && buf)
         st = make_transcript(buf, len, txt, text, err);
     free(buf);
@@ -617,13 +544,13 @@ static hyper_status ascii_transcript(const char *path, char **text, char *err)
     hyper_status st = HYPER_OK;
     /* the path as given first, then its real path (relative paths, symbolic links) */
     if (ascii_candidate(dir, base, form_len, ascii)) {
-        st = read_file(ascii, TEXT_FILE_MAX, 1, &buf, &len, err);
+        st = fs_read_file(ascii, TEXT_FILE_MAX, 1, &buf, &len, err);
         strcpy(tried, ascii);
     }
     if (st == HYPER_OK && !buf) {
         char *real = realpath(dir, NULL);
         if (real && ascii_candidate(real, base, form_len, ascii) && strcmp(ascii, tried) != 0)
-            st = read_file(ascii, TEXT_FILE_MAX, 1, &buf, &len, err);
+            st = fs_read_file(ascii, TEXT_FILE_MAX, 1, &buf, &len, err);
         free(real);
     }
     const char *line;
@@ -1013,7 +940,7 @@ hyper_status strokes_load_json(stroke_set *s, const char *path, char *err)
 {
     char *buf;
     size_t len;
-    hyper_status st = read_file(path, JSON_MAX_BYTES, 0, &buf, &len, err);
+    hyper_status st = fs_read_file(path, JSON_MAX_BYTES, 0, &buf, &len, err);
     if (st != HYPER_OK)
         return st;
     st = strokes_parse_json(s, buf, len, path, err);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "fsutil.h"
 #include "mdn.h"
 
 #define ADAM_B1 0.9
@@ -57,51 +58,6 @@ hyper_status train_params_check(const train_params *tp, char *err)
 
 /* ---- corpus ---------------------------------------------------------------------------- */
 
-hyper_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
-    hyper_status st = HYPER_OK;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= max_bytes) {
-                char extra; /* a file of exactly max_bytes ends here */
-                if (fread(&extra, 1, 1, f) == 0 && !ferror(f))
-                    break;
-                st = hyper_fail(err, HYPER_ERR_ARG, "%s: larger than the limit of %zu bytes", path, max_bytes);
-                break;
-            }
-            cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = hyper_fail(err, HYPER_ERR_IO, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        return hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-    if (st != HYPER_OK || n > max_bytes) {
-        free(buf);
-        return st != HYPER_OK ? st : hyper_fail(err, HYPER_ERR_ARG, "%s: larger than the limit of %zu bytes", path, max_bytes);
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return HYPER_OK;
-}
-
 hyper_status corpus_load(corpus *c, const char *path, size_t max_bytes, const vocab *voc_in,
                          double val_fraction, char *err)
 {
@@ -110,7 +66,7 @@ hyper_status corpus_load(corpus *c, const char *path, size_t max_bytes, const vo
         return hyper_fail(err, HYPER_ERR_ARG, "validation fraction %g must be in [0, 1)", val_fraction);
     char *text = NULL;
     size_t len = 0;
-    hyper_status st = read_file(path, max_bytes, &text, &len, err);
+    hyper_status st = fs_read_file(path, max_bytes, 0, &text, &len, err);
     if (st != HYPER_OK)
         return st;
     char sub[HYPER_ERRMSG_MAX];

@@ -52,8 +52,6 @@ hyper_status corpus_load(corpus *c, const char *path, size_t max_bytes, const vo
                          double val_fraction, char *err);
 void corpus_free(corpus *c);
 
-/* Reads a whole file into a NUL-terminated buffer (caller frees). */
-hyper_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err);
 
 /* A stroke dataset ready for training: its lines (with fewer than two points and outlier
  * lines removed), a fixed split, and the normalisation statistics of the training lines. */

@@ -682,7 +682,7 @@ START_TEST(test_load)
     ck_assert_msg(dataset_load_text(st, "fortunes", 1 << 20, NULL, 0, &c, err) == HYPER_OK, "%s", err);
     ck_assert_uint_eq(c.n, 3);    /* "abc", the test's fortunes */
     corpus_free(&c);
-    expect_refusal("limit", dataset_load_text(st, "text", 4, NULL, 0, &c, err), HYPER_ERR_ARG, err, "dataset 'text'");
+    expect_refusal("limit", dataset_load_text(st, "text", 4, NULL, 0, &c, err), HYPER_ERR_TOO_LARGE, err, "dataset 'text'");
     expect_refusal("strokes as text", dataset_load_text(st, "hw", 1 << 20, NULL, 0, &c, err), HYPER_ERR_ARG, err,
                    "dataset 'hw' holds strokes");
     stroke_corpus sc;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fsutil.h"
 #include "handwriting.h"
 #include "linalg.h"
 #include "mdn.h"
@@ -627,7 +628,7 @@ static int cmd_eval(int argc, char **argv)
     size_t len = 0, n = 0, skipped = 0;
     int32_t *ids = NULL;
     int rc = 0;
-    hyper_status st = read_file(data, MAX_TEXT_BYTES, &text, &len, err);
+    hyper_status st = fs_read_file(data, MAX_TEXT_BYTES, 0, &text, &len, err);
     if (st == HYPER_OK) {
         st = vocab_encode(&v, text, len, skip_unknown, &ids, &n, &skipped, sub);
         if (st != HYPER_OK)
