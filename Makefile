@@ -184,6 +184,7 @@ bench: deps
 	$(MAKE) --no-print-directory $(BUILD)/bench_engine $(BUILD)/bench_serve $(BUILD)/hyperd
 	bench/run.sh $(BUILD)/bench_engine
 	bench/serve.sh $(BUILD)
+	$(MAKE) --no-print-directory $(BUILD)/bench_latency $(BUILD)/hyperd && bench/train_latency.sh $(BUILD)
 
 $(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -193,6 +194,9 @@ $(BUILD)/bench_kernels: $(BUILD)/bench/bench_kernels.o $(BUILD)/libhyper.a
 
 $(BUILD)/bench_serve: $(BUILD)/bench/bench_serve.o
 	$(CC) $(CFLAGS) -o $@ $^ -lcurl -ljansson -lpthread
+
+$(BUILD)/bench_latency: $(BUILD)/bench/bench_latency.o
+	$(CC) $(CFLAGS) -o $@ $^ -lcurl -ljansson -lm
 
 # the batch-invariant kernel against OpenBLAS alone (--all-isas adds the AVX2 and C paths)
 bench-kernels: $(BUILD)/bench_kernels

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "datasets.h"
@@ -83,6 +84,19 @@ int api_datasets_upload(const api_request *req, api_reply *rep, api_upload *out)
     }
     if (kind_s && !dataset_kind_parse(kind_s, &kind)) {
         api_error(rep, 400, "kind: '%.32s' is not text or strokes", kind_s);
+        return -1;
+    }
+    /* the media types an upload may have (parameters such as charset aside) */
+    static const char *const media[] = {"text/plain", "application/json", "application/xml", "text/xml", NULL};
+    int known = !req->content_type;
+    for (int k = 0; media[k] && !known; k++) {
+        size_t n = strlen(media[k]);
+        known = strncasecmp(req->content_type, media[k], n) == 0 &&
+                (req->content_type[n] == 0 || req->content_type[n] == ';' || req->content_type[n] == ' ');
+    }
+    if (!known) {
+        api_error(rep, 415, "Content-Type: '%.64s' is not text/plain (text), application/json or application/xml "
+                            "(strokes)", req->content_type);
         return -1;
     }
     if (!kind_s && req->content_type && strncmp(req->content_type, "text/plain", 10) != 0)

@@ -167,6 +167,8 @@ void api_jobs_metrics(const api_request *req, api_reply *rep)
 typedef struct {
     api_app *app;
     job_runner *runner;
+    int (*client_gone)(void *conn); /* NDJSON has no heartbeat: ask the server instead */
+    void *conn;
     char id[JOB_ID_LEN + 1];
     size_t next;                  /* the next history index to send (event id = index + 1) */
     int done;
@@ -208,6 +210,8 @@ static ssize_t events_next(void *ctx, char *buf, size_t max)
                 es->done = 1;
             } else if (job_wait(es->runner, es->id, es->next, EVENTS_WAIT_MS) == 0) {
                 if (api_outbuf_heartbeat(&es->out) != 0) /* the client may have gone */
+                    return -1;
+                if (es->client_gone && es->client_gone(es->conn))
                     return -1;
             }
             if (api_outbuf_empty(&es->out))
@@ -251,6 +255,8 @@ void api_jobs_events(const api_request *req, api_reply *rep)
     }
     es->app = req->app;
     es->runner = req->app->jobs;
+    es->client_gone = req->client_gone;
+    es->conn = req->conn;
     snprintf(es->id, sizeof es->id, "%s", info.id);
     es->next = (size_t)from;
     es->out.ndjson = req->accept && strstr(req->accept, "application/x-ndjson") != NULL;
@@ -314,12 +320,18 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
               "<text x=\"%.0f\" y=\"20\" font-size=\"14\">job %s · %s · %s</text>\n",
               PLOT_W, PLOT_H, PLOT_W, PLOT_H, PLOT_L, info->id, info->spec.model_name, job_state_str(info->state));
     const double ys = tick_step(y1 - y0), xs = tick_step(x1);
-    for (double v = ceil(y0 / ys) * ys; v <= y1; v += ys)
+    /* ticks counted, not accumulated: at huge values v += ys could stand still */
+    for (int k = 0; k < 64; k++) {
+        const double v = (ceil(y0 / ys) + k) * ys;
+        if (!(v <= y1))
+            break;
         strbuf_printf(&b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
                   PLOT_L, PLOT_L + pw, PY(v), PY(v), PLOT_L - 6, PY(v) + 4, fabs(v) < ys * 1e-6 ? 0.0 : v);
-    for (double s = 0; s <= x1; s += xs)
-        strbuf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(s), PLOT_T + ph + 16, s);
+    }
+    for (int k = 0; k < 64 && k * xs <= x1; k++)
+        strbuf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(k * xs),
+                      PLOT_T + ph + 16, k * xs);
     strbuf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n"
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n"
                   "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">loss (%s)</text>\n",
@@ -397,13 +409,13 @@ static hyper_status host_check_dataset(void *user, const char *dataset, job_kind
     return HYPER_OK;
 }
 
-static void host_acquire(void *user, const char *dataset, int acquire)
+static hyper_status host_acquire(void *user, const char *dataset, int acquire)
 {
     api_app *app = user;
     if (acquire)
-        dataset_acquire(app->datasets, dataset, NULL, NULL);
-    else
-        dataset_release(app->datasets, dataset);
+        return dataset_acquire(app->datasets, dataset, NULL, NULL);
+    dataset_release(app->datasets, dataset);
+    return HYPER_OK;
 }
 
 static int host_model_exists(void *user, const char *name)
@@ -430,7 +442,15 @@ static const char *host_model_path(void *user, const char *name, char *buf, size
 static hyper_status host_publish(void *user, const char *path, char *err)
 {
     api_app *app = user;
-    return registry_load(app->models, path, err);
+    hyper_status st = registry_load(app->models, path, err);
+    /* a crash between saving the model and recording the job's success: the restart loaded
+     * this very file already */
+    for (int i = 0; st != HYPER_OK && i < registry_count(app->models); i++) {
+        model_entry *e = registry_at(app->models, i);
+        if (e && strcmp(e->path, path) == 0)
+            st = HYPER_OK;
+    }
+    return st;
 }
 
 job_host api_job_host(api_app *app)

@@ -901,6 +901,9 @@ hyper_status dataset_upload_begin(dataset_store *st, const char *name, dataset_k
     else if (e && e->info.kind == DATASET_TEXT)
         rc = hyper_fail(err, HYPER_ERR_CONFLICT,
                         "dataset '%s' holds text; strokes cannot be added to it", name);
+    else if (e && e->acquired > 0)
+        rc = hyper_fail(err, HYPER_ERR_CONFLICT,
+                        "dataset '%s' is used by a training job; add parts when the job has finished", name);
     else if (e && e->info.parts >= DATASET_MAX_PARTS)
         rc = hyper_fail(err, HYPER_ERR_CONFLICT, "dataset '%s' has the maximum of %d parts", name,
                         DATASET_MAX_PARTS);
@@ -1072,6 +1075,11 @@ static hyper_status publish_append(dataset_upload *up, const char *body, size_t 
         pthread_mutex_unlock(&st->mu);
         return hyper_fail(err, HYPER_ERR_CONFLICT,
                           "dataset '%s' was replaced by a text dataset while this part was uploaded", up->name);
+    }
+    if (e->acquired > 0) { /* a job pinned it while this part was on its way */
+        pthread_mutex_unlock(&st->mu);
+        return hyper_fail(err, HYPER_ERR_CONFLICT,
+                          "dataset '%s' is used by a training job; add parts when the job has finished", up->name);
     }
     e->pins++;    /* e stays while we wait and work unlocked */
     while (e->committing)

@@ -153,7 +153,8 @@ hyper_status dataset_delete(dataset_store *st, const char *name, char *err);
 
 /* Marks a dataset as used by a running job, so that it cannot be deleted until the matching
  * dataset_release; copies its info into *out (may be NULL).  Unknown → HYPER_ERR_NOT_FOUND.
- * Calls nest (a count).  Appending to an acquired strokes dataset is still allowed. */
+ * Calls nest (a count).  While a dataset is acquired, parts cannot be added to it either
+ * (HYPER_ERR_CONFLICT): a job that resumes must find the data it started on. */
 hyper_status dataset_acquire(dataset_store *st, const char *name, dataset_info *out, char *err);
 /* Undoes one dataset_acquire (an unknown or unacquired name is ignored). */
 void dataset_release(dataset_store *st, const char *name);

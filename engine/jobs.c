@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ typedef struct {
     size_t nhist, cap;
     uint32_t ckpt_crc;
     int stop;                       /* the runner is stopping: leave it resumable */
+    atomic_int halt;                /* stop or cancel: the trainer checks it before each step */
+    int pinned;                     /* holds its dataset (from submission to its end) */
 } job;
 
 struct job_runner {
@@ -123,18 +126,22 @@ static json_t *record_json(const job *j)
     return o;
 }
 
-/* Writes a job's record; called with the lock held (records are small). */
-static void record_save(const job_runner *r, const job *j)
+/* Writes a job's record; called with the lock held (records are small).  0 when written. */
+static int record_save(const job_runner *r, const job *j)
 {
     char path[JOB_PATH_MAX];
     job_path(r, j->info.id, "job.json", path, sizeof path);
     json_t *o = record_json(j);
     char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) : NULL;
     char err[HYPER_ERRMSG_MAX];
-    if (!text || fs_write_atomic(path, text, strlen(text), err) != HYPER_OK)
+    int rc = 0;
+    if (!text || fs_write_atomic(path, text, strlen(text), err) != HYPER_OK) {
         fprintf(stderr, "hyperd: job %s: cannot save its record: %s\n", j->info.id, text ? err : "out of memory");
+        rc = -1;
+    }
     free(text);
     json_decref(o);
+    return rc;
 }
 
 static json_t *point_json(const job_point *p)
@@ -526,11 +533,50 @@ static uint32_t file_crc32(const char *path, int *ok)
     return (uint32_t)crc;
 }
 
+/* Pins or unpins the job's dataset (called with the lock held; idempotent). */
+static void pin_dataset(job_runner *r, job *j, int pin)
+{
+    if (pin == j->pinned)
+        return;
+    if (pin && r->host.acquire_dataset(r->host.user, j->info.spec.dataset, 1) != HYPER_OK)
+        return; /* gone: the job fails when it loads it, naming the dataset */
+    if (!pin)
+        r->host.acquire_dataset(r->host.user, j->info.spec.dataset, 0);
+    j->pinned = pin;
+}
+
+/* Makes a checkpoint written to `next` the job's checkpoint: its CRC-32 goes into the record
+ * first and only then is it renamed over `ckpt`.  A crash in between leaves a record that
+ * names the new file by its checksum, and resume finds it under `next`.  Without the lock. */
+static void checkpoint_commit(job_runner *r, job *j, const char *next, const char *ckpt, int64_t step)
+{
+    int ok = 0;
+    uint32_t crc = file_crc32(next, &ok);
+    if (!ok)
+        return;
+    pthread_mutex_lock(&r->mu);
+    const int64_t old_step = j->info.checkpoint_step;
+    const uint32_t old_crc = j->ckpt_crc;
+    const int64_t old_done = j->info.step;
+    j->info.checkpoint_step = step;
+    j->info.step = step > old_done ? step : old_done;
+    j->ckpt_crc = crc;
+    int saved = record_save(r, j) == 0;
+    if (!saved) {
+        j->info.checkpoint_step = old_step;
+        j->info.step = old_done;
+        j->ckpt_crc = old_crc;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (saved && rename(next, ckpt) == 0)
+        fs_sync_parent_dir(ckpt);
+}
+
 /* What the trainer's report callback needs. */
 typedef struct {
     job_runner *r;
     job *j;
-    const char *ckpt;
+    const char *next, *ckpt;        /* where the trainer writes, and where it then goes */
 } run_ctx;
 
 static int on_report(const train_progress *p, void *user)
@@ -539,10 +585,8 @@ static int on_report(const train_progress *p, void *user)
     job *j = c->j;
     job_point pt = {p->step, p->steps, p->train_loss, p->val_loss, p->items_per_sec, p->elapsed, p->eta,
                     p->evaluated, wall_ms()};
-    uint32_t crc = 0;
-    int crc_ok = 0;
     if (p->checkpointed) /* outside the lock: it reads the whole file */
-        crc = file_crc32(c->ckpt, &crc_ok);
+        checkpoint_commit(c->r, j, c->next, c->ckpt, p->step);
     pthread_mutex_lock(&c->r->mu);
     history_push(j, &pt);
     history_append(c->r, j, &pt);
@@ -553,11 +597,6 @@ static int on_report(const train_progress *p, void *user)
     i->items_per_sec = p->items_per_sec;
     i->elapsed = p->elapsed;
     i->eta = p->eta;
-    if (p->checkpointed && crc_ok) {
-        i->checkpoint_step = p->step;
-        j->ckpt_crc = crc;
-        record_save(c->r, j);
-    }
     const int stop = i->cancel_requested || j->stop;
     pthread_cond_broadcast(&c->r->progress);
     pthread_mutex_unlock(&c->r->mu);
@@ -585,19 +624,34 @@ static int64_t epoch_steps(const job_spec *s, const job_data *d)
     return steps < 1 ? 1 : (steps > JOB_MAX_STEPS ? JOB_MAX_STEPS : (int64_t)steps);
 }
 
+/* Refuses a run whose memory (the training workspace, weights, gradient and Adam moments)
+ * exceeds JOB_MAX_TRAIN_BYTES, before anything is allocated. */
+static hyper_status check_train_memory(const model_config *cfg, const train_params *tp, char *err)
+{
+    const double ws = (double)model_train_ws_bytes(cfg, tp->batch, tp->seq);
+    const double weights = 4.0 * (double)model_param_count(cfg) * sizeof(real);
+    if (ws + weights > (double)JOB_MAX_TRAIN_BYTES)
+        return hyper_fail(err, HYPER_ERR_ARG,
+                          "model and train: this size, batch and seq need %.1f GiB to train; at most %.1f GiB "
+                          "(lower units, batch or seq)", (ws + weights) / (1 << 30),
+                          (double)JOB_MAX_TRAIN_BYTES / (1 << 30));
+    return HYPER_OK;
+}
+
 /* Runs one job to its end (or to a stop); called by a worker without the lock. */
 static void run_job(job_runner *r, job *j)
 {
-    char err[HYPER_ERRMSG_MAX] = "", ckpt[JOB_PATH_MAX], out[JOB_PATH_MAX], init[JOB_PATH_MAX];
+    char err[HYPER_ERRMSG_MAX] = "", ckpt[JOB_PATH_MAX], next[JOB_PATH_MAX], out[JOB_PATH_MAX];
+    char init[JOB_PATH_MAX];
     job_spec spec = j->info.spec; /* the spec never changes after submission */
     job_path(r, j->info.id, "model.train", ckpt, sizeof ckpt);
+    job_path(r, j->info.id, "model.train.next", next, sizeof next);
     snprintf(out, sizeof out, "%s/%s.safetensors", r->models_dir, spec.model_name);
     job_data d;
     memset(&d, 0, sizeof d);
     trainer *t = NULL;
     hyper_status st = HYPER_OK;
     int resume = j->info.checkpoint_step >= 0;
-    r->host.acquire_dataset(r->host.user, spec.dataset, 1);
     /* the vocabulary a character run must keep: its checkpoint's, or the starting model's */
     vocab voc = {0, NULL};
     model init_m;
@@ -605,6 +659,14 @@ static void run_job(job_runner *r, job *j)
     if (resume) {
         int ok = 0;
         uint32_t crc = file_crc32(ckpt, &ok);
+        if (!ok || crc != j->ckpt_crc) {
+            /* a crash between recording a new checkpoint and renaming it into place */
+            int ok2 = 0;
+            if (file_crc32(next, &ok2) == j->ckpt_crc && ok2 && rename(next, ckpt) == 0) {
+                ok = 1;
+                crc = j->ckpt_crc;
+            }
+        }
         if (!ok || crc != j->ckpt_crc) {
             fprintf(stderr, "hyperd: job %s: its checkpoint is %s; starting over\n", j->info.id,
                     ok ? "damaged (CRC-32 differs)" : "missing");
@@ -643,6 +705,9 @@ static void run_job(job_runner *r, job *j)
         j->info.steps = tp.steps;
         record_save(r, j);
         pthread_mutex_unlock(&r->mu);
+        st = check_train_memory(&cfg, &tp, err);
+    }
+    if (st == HYPER_OK) {
         if (resume) {
             st = trainer_resume(&t, ckpt, &tp, &d.td, err);
         } else {
@@ -667,10 +732,16 @@ static void run_job(job_runner *r, job *j)
             j->info.history = keep;
             history_rewrite(r, j);
         }
+        if (!resume && (j->info.step != 0 || j->info.checkpoint_step >= 0)) {
+            j->info.step = 0;
+            j->info.checkpoint_step = -1;
+            record_save(r, j);
+        }
         pthread_mutex_unlock(&r->mu);
-        run_ctx c = {r, j, ckpt};
+        run_ctx c = {r, j, next, ckpt};
         int64_t every = tp.steps / JOB_REPORTS;
-        st = trainer_run(t, (int32_t)(every < 1 ? 1 : (every > 1000 ? 1000 : every)), on_report, &c, ckpt, err);
+        trainer_set_stop_flag(t, &j->halt);
+        st = trainer_run(t, (int32_t)(every < 1 ? 1 : (every > 1000 ? 1000 : every)), on_report, &c, next, err);
     }
     pthread_mutex_lock(&r->mu);
     const int stopping = j->stop, cancelled = j->info.cancel_requested;
@@ -678,28 +749,18 @@ static void run_job(job_runner *r, job *j)
     if (st == HYPER_ERR_CANCELLED && stopping && !cancelled) {
         /* a shutdown: keep the progress and leave the job resumable */
         char sub[HYPER_ERRMSG_MAX];
-        if (trainer_save_checkpoint(t, ckpt, sub) == HYPER_OK) {
-            int ok = 0;
-            uint32_t crc = file_crc32(ckpt, &ok);
-            pthread_mutex_lock(&r->mu);
-            if (ok) {
-                j->info.checkpoint_step = trainer_steps_done(t);
-                j->ckpt_crc = crc;
-            }
-            record_save(r, j);
-            pthread_mutex_unlock(&r->mu);
-        }
+        if (trainer_save_checkpoint(t, next, sub) == HYPER_OK)
+            checkpoint_commit(r, j, next, ckpt, trainer_steps_done(t));
         trainer_free(t);
         corpus_free(&d.text);
         stroke_corpus_free(&d.strokes);
-        r->host.acquire_dataset(r->host.user, spec.dataset, 0);
         return;
     }
     job_state end = JOB_FAILED;
     if (st == HYPER_OK) {
         st = trainer_save_model(t, out, err);
-        if (st == HYPER_OK)
-            st = r->host.publish_model(r->host.user, out, err);
+        if (st == HYPER_OK && (st = r->host.publish_model(r->host.user, out, err)) != HYPER_OK)
+            unlink(out); /* not served: it must neither block the name nor load at the next start */
         end = st == HYPER_OK ? JOB_SUCCEEDED : JOB_FAILED;
     } else if (st == HYPER_ERR_CANCELLED) {
         end = JOB_CANCELLED;
@@ -708,8 +769,8 @@ static void run_job(job_runner *r, job *j)
     trainer_free(t);
     corpus_free(&d.text);
     stroke_corpus_free(&d.strokes);
-    r->host.acquire_dataset(r->host.user, spec.dataset, 0);
     pthread_mutex_lock(&r->mu);
+    pin_dataset(r, j, 0);
     j->info.state = end;
     j->info.finished_ms = wall_ms();
     j->info.eta = 0;
@@ -718,6 +779,7 @@ static void run_job(job_runner *r, job *j)
     pthread_cond_broadcast(&r->progress);
     pthread_mutex_unlock(&r->mu);
     /* the checkpoint is only for resuming; a finished job does not need it */
+    unlink(next);
     if (end != JOB_FAILED)
         unlink(ckpt);
 }
@@ -794,8 +856,12 @@ hyper_status job_runner_open(job_runner **out, const char *dir, const char *mode
                 j->info.finished_ms = wall_ms();
             record_save(r, j);
         }
-        if (add_job(r, j) != 0)
+        if (!job_state_finished(j->info.state))
+            pin_dataset(r, j, 1);
+        if (add_job(r, j) != 0) {
+            pin_dataset(r, j, 0);
             job_destroy(j);
+        }
         else if (j->info.seq >= r->next_seq)
             r->next_seq = j->info.seq + 1;
     }
@@ -819,15 +885,19 @@ void job_runner_free(job_runner *r)
         return;
     pthread_mutex_lock(&r->mu);
     r->stopping = 1;
-    for (size_t k = 0; k < r->n; k++)
+    for (size_t k = 0; k < r->n; k++) {
         r->jobs[k]->stop = 1;
+        atomic_store(&r->jobs[k]->halt, 1);
+    }
     pthread_cond_broadcast(&r->work);
     pthread_cond_broadcast(&r->progress);
     pthread_mutex_unlock(&r->mu);
     for (int k = 0; k < r->nthreads; k++)
         pthread_join(r->threads[k], NULL);
-    for (size_t k = 0; k < r->n; k++)
+    for (size_t k = 0; k < r->n; k++) {
+        pin_dataset(r, r->jobs[k], 0); /* pinned again when they are read back */
         job_destroy(r->jobs[k]);
+    }
     free(r->jobs);
     pthread_cond_destroy(&r->work);
     pthread_cond_destroy(&r->progress);
@@ -865,6 +935,10 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
     char sub[HYPER_ERRMSG_MAX];
     if ((st = model_config_check(&cfg, sub)) != HYPER_OK)
         return hyper_fail(err, st, "model: %s", sub);
+    if (s.kind == JOB_CHARLM)
+        cfg.outputs = JOB_VOCAB_ESTIMATE;
+    if ((st = check_train_memory(&cfg, &tp, err)) != HYPER_OK)
+        return st;
     if ((st = r->host.check_dataset(r->host.user, s.dataset, s.kind, err)) != HYPER_OK)
         return st;
     if (s.init_from[0]) {
@@ -920,6 +994,7 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
         return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
     }
     record_save(r, j);
+    pin_dataset(r, j, 1);
     *info = *i;
     pthread_cond_signal(&r->work);
     pthread_mutex_unlock(&r->mu);
@@ -992,9 +1067,11 @@ hyper_status job_cancel(job_runner *r, const char *id, job_info *out)
     job *j = find_job(r, id);
     if (j && !job_state_finished(j->info.state)) {
         j->info.cancel_requested = 1;
+        atomic_store(&j->halt, 1);
         if (j->info.state == JOB_QUEUED) {
             j->info.state = JOB_CANCELLED;
             j->info.finished_ms = wall_ms();
+            pin_dataset(r, j, 0);
         }
         record_save(r, j);
         pthread_cond_broadcast(&r->progress);

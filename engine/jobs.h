@@ -33,6 +33,8 @@
 #define JOB_MAX_LAYERS 4
 #define JOB_MAX_BATCH 256
 #define JOB_MAX_SEQ 1000
+#define JOB_MAX_TRAIN_BYTES ((size_t)4 << 30) /* memory a run may take: workspace + 4 × weights */
+#define JOB_VOCAB_ESTIMATE 256   /* a character model's outputs, for that check at submission */
 
 typedef enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED } job_state;
 const char *job_state_str(job_state s);
@@ -108,8 +110,9 @@ typedef struct {
     /* Checks at submission that the dataset exists and holds kind's data (text for charlm,
      * strokes for handwriting); HYPER_ERR_NOT_FOUND / HYPER_ERR_ARG with err. */
     hyper_status (*check_dataset)(void *user, const char *dataset, job_kind kind, char *err);
-    /* Pins a dataset while a job runs (delete refuses it) and unpins it. */
-    void (*acquire_dataset)(void *user, const char *dataset, int acquire);
+    /* Pins a dataset (acquire = 1; delete and appends refuse it) from a job's submission to
+     * its end, and unpins it (acquire = 0).  Pinning a dataset that is gone fails. */
+    hyper_status (*acquire_dataset)(void *user, const char *dataset, int acquire);
     /* 1 when a model of that name is served or being made. */
     int (*model_exists)(void *user, const char *name);
     /* The file of a served model (for init_from), or NULL. */
@@ -127,7 +130,7 @@ typedef struct job_runner job_runner;
  * training (math_set_threads).  Finished models go to models_dir. */
 hyper_status job_runner_open(job_runner **out, const char *dir, const char *models_dir,
                              int workers, int train_threads, const job_host *host, char *err);
-/* Stops the workers: running jobs stop at their next step, write a checkpoint and stay
+/* Stops the workers: running jobs stop before their next step, write a checkpoint and stay
  * "running" on disk (they resume at the next open).  Frees everything. */
 void job_runner_free(job_runner *r);
 

@@ -197,6 +197,8 @@ void model_logits(const model *m, const real *h_top, int32_t batch, real *out);
 typedef struct model_train_ws model_train_ws;
 
 model_train_ws *model_train_ws_new(const model_config *cfg, int32_t batch, int32_t steps);
+/* Bytes such a workspace takes (0 for an invalid config), to refuse what cannot fit. */
+size_t model_train_ws_bytes(const model_config *cfg, int32_t batch, int32_t steps);
 void model_train_ws_free(model_train_ws *ws);
 
 /* Recurrent dropout keep probability (1 = off) and the RNG that draws the masks. */

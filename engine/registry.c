@@ -68,7 +68,7 @@ static hyper_status load_file(registry *r, const char *path, char *err)
         return hyper_fail(err, HYPER_ERR_ARG, "%s: '%s' is not a valid model name", path, name);
     if (registry_find(r, name))
         return hyper_fail(err, HYPER_ERR_ARG, "%s: a model named '%s' is already loaded", path, name);
-    if (r->n >= REGISTRY_MAX_MODELS)
+    if (registry_count(r) >= REGISTRY_MAX_MODELS)
         return hyper_fail(err, HYPER_ERR_ARG, "%s: at most %d models can be loaded", path, REGISTRY_MAX_MODELS);
     model_entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -106,9 +106,20 @@ static hyper_status load_file(registry *r, const char *path, char *err)
         entry_free(e);
         return hyper_fail(err, HYPER_ERR_NOMEM, "%s: cannot start its scheduler", path);
     }
+    /* checked again under the lock: two jobs may publish at the same moment */
     pthread_rwlock_wrlock(&r->lock);
-    r->items[r->n++] = e;
+    int clash = r->n >= REGISTRY_MAX_MODELS;
+    for (int i = 0; i < r->n && !clash; i++)
+        clash = strcmp(r->items[i]->name, e->name) == 0;
+    if (!clash)
+        r->items[r->n++] = e;
     pthread_rwlock_unlock(&r->lock);
+    if (clash) {
+        hyper_fail(err, HYPER_ERR_CONFLICT, "%s: '%s' is loaded already, or %d models are", path, e->name,
+                   REGISTRY_MAX_MODELS);
+        entry_free(e);
+        return HYPER_ERR_CONFLICT;
+    }
     return HYPER_OK;
 }
 
@@ -137,12 +148,17 @@ hyper_status registry_load(registry *r, const char *path, char *err)
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], name_cmp);
+    /* every file is tried; the first failure is the one reported */
     hyper_status st = HYPER_OK;
     for (int i = 0; i < n; i++) {
-        char full[2048];
-        if (st == HYPER_OK && names[i]) {
+        char full[2048], sub[HYPER_ERRMSG_MAX];
+        if (names[i]) {
             snprintf(full, sizeof full, "%s/%s", path, names[i]);
-            st = load_file(r, full, err);
+            hyper_status s1 = load_file(r, full, sub);
+            if (s1 != HYPER_OK && st == HYPER_OK) {
+                st = s1;
+                hyper_fail(err, s1, "%s", sub);
+            }
         }
         free(names[i]);
     }

@@ -117,6 +117,18 @@ static size_t ws_layout(model_train_ws *ws, real *base)
     return used;
 }
 
+size_t model_train_ws_bytes(const model_config *cfg, int32_t batch, int32_t steps)
+{
+    if (model_config_check(cfg, NULL) != HYPER_OK || batch < 1 || steps < 1)
+        return 0;
+    model_train_ws ws;
+    memset(&ws, 0, sizeof ws);
+    ws.cfg = *cfg;
+    ws.B = batch;
+    ws.T = steps;
+    return ws_layout(&ws, NULL) * sizeof(real);
+}
+
 model_train_ws *model_train_ws_new(const model_config *cfg, int32_t batch, int32_t steps)
 {
     if (model_config_check(cfg, NULL) != HYPER_OK || batch < 1 || steps < 1)

@@ -365,6 +365,7 @@ struct trainer {
     real *x;                /* (T, B, 3) */
     float *tgt, *mask;      /* (T, B, 3), (T, B) */
     int64_t items;          /* characters or points predicted, over the run */
+    const atomic_int *stop; /* trainer_set_stop_flag */
 };
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
@@ -801,6 +802,8 @@ fail:
     return st;
 }
 
+void trainer_set_stop_flag(trainer *t, const atomic_int *flag) { t->stop = flag; }
+
 hyper_status trainer_set_weights(trainer *t, const model *src, char *err)
 {
     if (memcmp(&src->cfg, &t->m.cfg, sizeof src->cfg) != 0 || src->size != t->m.size)
@@ -832,6 +835,8 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
     if (report_every < 1)
         report_every = 1;
     while (t->step < t->tp.steps) {
+        if (t->stop && atomic_load(t->stop))
+            return hyper_fail(err, HYPER_ERR_CANCELLED, "training stopped at step %" PRId64, t->step);
         window_loss += trainer_step(t);
         window_steps++;
         const int64_t s = t->step;

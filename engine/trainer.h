@@ -10,6 +10,8 @@
 #ifndef HYPER_TRAINER_H
 #define HYPER_TRAINER_H
 
+#include <stdatomic.h>
+
 #include "common.h"
 #include "checkpoint.h"
 #include "model.h"
@@ -142,6 +144,10 @@ hyper_status trainer_save_model(const trainer *t, const char *path, char *err);
 
 /* Called at each report; a non-zero return stops the run with HYPER_ERR_CANCELLED. */
 typedef int (*train_report_fn)(const train_progress *p, void *user);
+
+/* trainer_run checks *flag before every step and stops with HYPER_ERR_CANCELLED once it is
+ * non-zero (NULL = never): another thread's way to stop a run at once. */
+void trainer_set_stop_flag(trainer *t, const atomic_int *flag);
 
 /* Starts the run from another model's weights (fine-tuning): src must have the same config
  * as the run's model.  HYPER_ERR_ARG names what differs. */

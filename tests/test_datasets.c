@@ -661,6 +661,24 @@ START_TEST(test_delete)
     ck_assert_int_eq(dataset_delete(st, "gone", err), HYPER_OK);
     expect_refusal("append after delete", dataset_upload_commit(up, &info, err), HYPER_ERR_NOT_FOUND, err,
                    "deleted while this part was uploaded");
+
+    /* a strokes dataset a job holds takes no new part, neither begun after the job took it
+     * nor finished after */
+    upload_ok(st, "held", DATASET_STROKES, "application/json", JSON_TWO, NULL);
+    ck_assert_int_eq(dataset_upload_begin(st, "held", DATASET_STROKES, "application/json", 1000, &up, err), HYPER_OK);
+    ck_assert_int_eq(dataset_upload_write(up, JSON_TWO, strlen(JSON_TWO), err), HYPER_OK);
+    ck_assert_int_eq(dataset_acquire(st, "held", NULL, err), HYPER_OK);
+    expect_refusal("append to a held dataset", dataset_upload_commit(up, &info, err), HYPER_ERR_CONFLICT, err,
+                   "used by a training job");
+    dataset_upload *up2 = NULL;
+    expect_refusal("begin on a held dataset",
+                   dataset_upload_begin(st, "held", DATASET_STROKES, "application/json", 1000, &up2, err),
+                   HYPER_ERR_CONFLICT, err, "used by a training job");
+    dataset_release(st, "held");
+    upload_ok(st, "held", DATASET_STROKES, "application/json", JSON_TWO, NULL);
+    ck_assert_int_eq(dataset_get(st, "held", &info, err), HYPER_OK);
+    ck_assert_int_eq(info.parts, 2);
+    ck_assert_int_eq(dataset_delete(st, "held", err), HYPER_OK);
     ck_assert_int_eq(count_entries("delete", NULL), 0);
     ck_assert_uint_eq(dataset_list(st, NULL, 0), 2);
     dataset_store_free(st);
