@@ -4920,8 +4920,10 @@ START_TEST(jobs_queue_behind_one_worker)
     const double deadline = now_s() + scaled(20);
     int seen_waiting = 0;
     for (;;) {
-        va = job_look(&d, a);
+        /* b first: if b runs at that moment, a had ended before it, so a read after shows
+         * it ended (the other order races with a's last step) */
         vb = job_look(&d, b);
+        va = job_look(&d, a);
         ck_assert_msg(strcmp(vb.state, "running") != 0 || finished_state(va.state),
                       "both jobs run with one worker (a at step %lld)", (long long)va.step);
         seen_waiting += !strcmp(va.state, "running") && !strcmp(vb.state, "queued");
