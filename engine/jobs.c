@@ -585,8 +585,6 @@ static int on_report(const train_progress *p, void *user)
     job *j = c->j;
     job_point pt = {p->step, p->steps, p->train_loss, p->val_loss, p->items_per_sec, p->elapsed, p->eta,
                     p->evaluated, wall_ms()};
-    if (p->checkpointed) /* outside the lock: it reads the whole file */
-        checkpoint_commit(c->r, j, c->next, c->ckpt, p->step);
     pthread_mutex_lock(&c->r->mu);
     history_push(j, &pt);
     history_append(c->r, j, &pt);
@@ -600,6 +598,11 @@ static int on_report(const train_progress *p, void *user)
     const int stop = i->cancel_requested || j->stop;
     pthread_cond_broadcast(&c->r->progress);
     pthread_mutex_unlock(&c->r->mu);
+    /* after the report is in the history: a resume from this checkpoint keeps the points up
+     * to it, so the report of its own step must be there first (outside the lock: it reads
+     * the whole file) */
+    if (p->checkpointed)
+        checkpoint_commit(c->r, j, c->next, c->ckpt, p->step);
     return stop;
 }
 
