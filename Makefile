@@ -29,14 +29,14 @@ BENCH_PACKAGES := python3-torch
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
               engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c \
-              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c \
+              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
               engine/jobs.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
-              tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/check_main.c
-GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/check_main.c
+              tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c tests/check_main.c
+GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
 DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c
 

@@ -152,6 +152,16 @@ json_t *api_iso_time(int64_t ms);
 /* Rejects fields not in the NULL-terminated list (a typo should not pass silently). */
 int api_check_fields(json_t *obj, const char *const *known, api_reply *rep);
 
+/* ---- hyper activity (include_hyper) -------------------------------------------------- */
+
+/* 0 when model e has a hypernetwork; else fills rep with a 400 naming its cell (the
+ * request asked include_hyper) and returns -1. */
+int api_check_hyper(const model_entry *e, api_reply *rep);
+/* The activity of one character or point, act (4): [i, g, f, o] (new reference). */
+json_t *api_hyper_json(const float *act);
+/* n activities act (n, 4) as [[i, g, f, o], ...] (new reference). */
+json_t *api_hyper_array(const float *act, size_t n);
+
 /* ---- streamed events ---------------------------------------------------------------- */
 
 #define API_REAL_DIGITS 10        /* significant digits of reals in streamed events */

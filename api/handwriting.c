@@ -12,6 +12,10 @@
  * Coordinates are absolute, in the units of the model's training data, y downwards.  A
  * drawing goes on from where its prime, or the session's pen, ended; the prime itself is
  * not repeated.
+ *
+ * include_hyper (hyper cells): each drawn point also carries the hyper activity of the step
+ * it was drawn from (hw_step), in the JSON reply as "hyper" parallel to the points, in each
+ * streamed point event, and as the colour of its segment in the SVG.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "activity.h"
 #include "api.h"
 #include "scheduler.h" /* gen_finish: the finish reasons text generations report too */
 #include "trainer.h"   /* strokes_normalise */
@@ -36,6 +41,7 @@ typedef struct {
     int has_seed;               /* p.seed was given (a sample always ends up with one) */
     int svg;                    /* reply with the SVG document alone */
     int stream, ndjson;         /* stream the points, as SSE or NDJSON */
+    int hyper;                  /* include_hyper: each point's hyper activity, and colour by it */
 } draw_opts;
 
 /* One drawing and what it draws with: its own state, pen and generator (a sample), or
@@ -119,7 +125,8 @@ static int parse_opts(const api_request *req, json_t *body, draw_opts *o, api_re
         api_get_num(body, "temperature", -HUGE_VAL, HUGE_VAL, &o->p.temperature, rep) < 0 ||
         (o->has_seed = api_get_u64(body, "seed", &o->p.seed, rep)) < 0 ||
         api_get_str(body, "format", HW_FORMAT_MAX, &format, rep) < 0 ||
-        api_get_bool(body, "stream", &o->stream, rep) < 0)
+        api_get_bool(body, "stream", &o->stream, rep) < 0 ||
+        api_get_bool(body, "include_hyper", &o->hyper, rep) < 0)
         return -1;
     o->p.max_points = (int32_t)max_points;
     char err[HYPER_ERRMSG_MAX];
@@ -343,7 +350,7 @@ static void read_prime(drawing *d, int32_t to, double *nats)
     const int32_t M = mdn_mixtures(m->cfg.outputs);
     for (; d->primed < to; d->primed++) {
         const float *q = d->prime + 3 * (size_t)d->primed;
-        hw_step(m, &d->m->strokes, d->state, d->ws, d->y, d->pen, q, &d->o.p, d->rng, NULL);
+        hw_step(m, &d->m->strokes, d->state, d->ws, d->y, d->pen, q, &d->o.p, d->rng, NULL, NULL);
         if (nats) { /* y is the mixture the model predicted q with */
             real x[3];
             strokes_normalise(&d->m->strokes, q, 1.0, x);
@@ -372,16 +379,21 @@ static int32_t stroke_lengths(const float *pts, int32_t n, int32_t *lens)
 
 /* Fills rep with the n points drawn: pts (n, 3) the offsets, xy (n, 2) the pen after each
  * point.  An SVG document, or JSON with the strokes, the same document, and what drew it. */
-static void reply_drawing(const drawing *d, const float *pts, const double *xy, int32_t n,
-                          api_reply *rep)
+static void reply_drawing(const drawing *d, const float *pts, const double *xy,
+                          const float *act, int32_t n, api_reply *rep)
 {
     int32_t *lens = malloc((size_t)(n > 0 ? n : 1) * sizeof *lens);
+    char (*colour)[8] = act ? malloc((size_t)(n > 0 ? n : 1) * sizeof *colour) : NULL;
     char *svg = NULL;
-    if (!lens)
+    if (!lens || (act && !colour))
         goto oom;
     const int32_t ns = stroke_lengths(pts, n, lens);
-    if (!(svg = strokes_svg(xy, lens, ns, 0)))
+    if (act)
+        activity_colours(act, (size_t)n, colour);
+    if (!(svg = strokes_svg_coloured(xy, lens, ns, 0, (const char (*)[8])colour)))
         goto oom;
+    free(colour);
+    colour = NULL;
     if (d->o.svg) {
         rep->status = 200;
         rep->body_len = strlen(svg);
@@ -398,15 +410,19 @@ static void reply_drawing(const drawing *d, const float *pts, const double *xy, 
                                                     hundredths(xy[2 * i + 1])));
         json_array_append_new(strokes, stroke);
     }
-    reply_json(rep, json_pack("{s:s, s:o, s:i, s:s, s:o, s:s}", "model", d->m->name, "seed",
-                              d->o.has_seed ? json_integer((json_int_t)d->o.p.seed) : json_null(),
-                              "points", n, "finish_reason", gen_finish_str(d->finish), "strokes",
-                              strokes, "svg", svg));
+    json_t *j = json_pack("{s:s, s:o, s:i, s:s, s:o, s:s}", "model", d->m->name, "seed",
+                          d->o.has_seed ? json_integer((json_int_t)d->o.p.seed) : json_null(),
+                          "points", n, "finish_reason", gen_finish_str(d->finish), "strokes",
+                          strokes, "svg", svg);
+    if (j && act) /* parallel to the points of the strokes, in drawing order */
+        json_object_set_new(j, "hyper", api_hyper_array(act, (size_t)n));
+    reply_json(rep, j);
     free(svg);
     free(lens);
     return;
 oom:
     free(lens);
+    free(colour);
     api_error(rep, 500, "out of memory");
 }
 
@@ -434,7 +450,8 @@ static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
     const size_t max = (size_t)d->o.p.max_points;
     float *pts = malloc(max * 3 * sizeof *pts);
     double *xy = malloc(max * 2 * sizeof *xy);
-    if (!pts || !xy) {
+    float *act = d->o.hyper ? malloc(max * 4 * sizeof *act) : NULL;
+    if (!pts || !xy || (d->o.hyper && !act)) {
         api_error(rep, 500, "out of memory");
         goto out;
     }
@@ -442,7 +459,7 @@ static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
     char err[HYPER_ERRMSG_MAX];
     int32_t n = 0;
     hyper_status st = hw_draw(&d->m->m, &d->m->strokes, d->state, d->pen, d->prime, d->nprime,
-                              &d->o.p, d->rng, pts, &n, on_point, &r, err);
+                              &d->o.p, d->rng, pts, &n, on_point, &r, act, err);
     if (st == HYPER_OK || st == HYPER_ERR_CANCELLED)
         d->primed = d->nprime; /* hw_draw reads the whole prime before it draws */
     d->drawn = n;
@@ -452,11 +469,12 @@ static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
     }
     if (d->finish == GEN_RUNNING)
         d->finish = GEN_LENGTH;
-    reply_drawing(d, pts, xy, n, rep);
+    reply_drawing(d, pts, xy, act, n, rep);
 out:
     give_back(d);
     free(pts);
     free(xy);
+    free(act);
 }
 
 /* ---- streams ---------------------------------------------------------------------------- */
@@ -476,13 +494,16 @@ static int stream_fill(drawing *d)
     }
     if (d->finish == GEN_RUNNING && d->drawn < d->o.p.max_points) {
         for (int k = 0; k < HW_STREAM_BATCH && d->drawn < d->o.p.max_points; k++) {
-            float pt[3];
+            float pt[3], act[4];
             hw_step(&d->m->m, &d->m->strokes, d->state, d->ws, d->y, d->pen, NULL, &d->o.p,
-                    d->rng, pt);
+                    d->rng, pt, d->o.hyper ? act : NULL);
             d->drawn++;
-            if (api_outbuf_event(&d->out, NULL, json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(d->pen->x),
-                                           "y", hundredths(d->pen->y), "dx", hundredths(pt[0]),
-                                           "dy", hundredths(pt[1]), "eos", pt[2] > 0.5f)) != 0)
+            json_t *ev = json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(d->pen->x),
+                                   "y", hundredths(d->pen->y), "dx", hundredths(pt[0]),
+                                   "dy", hundredths(pt[1]), "eos", pt[2] > 0.5f);
+            if (ev && d->o.hyper)
+                json_object_set_new(ev, "hyper", api_hyper_json(act));
+            if (api_outbuf_event(&d->out, NULL, ev) != 0)
                 return -1;
         }
         return 0;
@@ -531,7 +552,7 @@ void api_handwriting_sample(const api_request *req, api_reply *rep)
     if (!body)
         return;
     static const char *const known[] = {"model", "max_points", "bias", "temperature", "seed",
-                                        "prime", "format", "stream", NULL};
+                                        "prime", "format", "stream", "include_hyper", NULL};
     draw_opts o;
     const char *name = NULL;
     line_in ln = {0};
@@ -541,7 +562,7 @@ void api_handwriting_sample(const api_request *req, api_reply *rep)
     if (api_check_fields(body, known, rep) < 0 || parse_opts(req, body, &o, rep) < 0 ||
         api_get_str(body, "model", MODEL_NAME_MAX, &name, rep) < 0 ||
         (prime && !json_is_null(prime) && read_strokes(prime, "prime", &ln, rep) < 0) ||
-        !(m = resolve_model(req->app, name, rep)))
+        !(m = resolve_model(req->app, name, rep)) || (o.hyper && api_check_hyper(m, rep) < 0))
         goto out;
     if (!o.has_seed) {
         o.p.seed = random_seed();
@@ -575,7 +596,7 @@ static int refuse_text_fields(json_t *body, api_reply *rep)
     for (int k = 0; text_only[k]; k++)
         if (json_object_get(body, text_only[k])) {
             api_error(rep, 400, "%s is for character models: a handwriting session's generate "
-                                "takes max_points, bias, temperature, seed, format and stream",
+                                "takes max_points, bias, temperature, seed, format, stream and include_hyper",
                       text_only[k]);
             return -1;
         }
@@ -588,12 +609,13 @@ void api_handwriting_session_generate(const api_request *req, api_reply *rep)
     if (!body)
         return;
     static const char *const known[] = {"max_points", "bias", "temperature", "seed", "format",
-                                        "stream", NULL};
+                                        "stream", "include_hyper", NULL};
     draw_opts o;
     session *s = NULL;
     drawing *d = NULL;
     if (refuse_text_fields(body, rep) < 0 || api_check_fields(body, known, rep) < 0 ||
-        parse_opts(req, body, &o, rep) < 0 || !(s = api_session_lookup(req, rep, 1)))
+        parse_opts(req, body, &o, rep) < 0 || !(s = api_session_lookup(req, rep, 1)) ||
+        (o.hyper && api_check_hyper(s->model, rep) < 0))
         goto out;
     if (!(d = drawing_new(req->app, s->model, s, &o))) {
         api_error(rep, 500, "out of memory");

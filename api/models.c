@@ -51,3 +51,28 @@ void api_models_get(const api_request *req, api_reply *rep)
     }
     api_json(rep, 200, model_json(e));
 }
+
+/* ---- hyper activity ------------------------------------------------------------------- */
+
+int api_check_hyper(const model_entry *e, api_reply *rep)
+{
+    const cell_kind k = (cell_kind)e->m.cfg.cell;
+    if (cell_is_hyper(k))
+        return 0;
+    api_error(rep, 400, "include_hyper: model '%s' is an %s, which has no hypernetwork "
+                        "(hyperlstm and lnhyperlstm cells have one)", e->name, cell_kind_str(k));
+    return -1;
+}
+
+json_t *api_hyper_json(const float *act)
+{
+    return json_pack("[f, f, f, f]", (double)act[0], (double)act[1], (double)act[2], (double)act[3]);
+}
+
+json_t *api_hyper_array(const float *act, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, api_hyper_json(act + 4 * i));
+    return a;
+}

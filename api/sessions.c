@@ -3,6 +3,10 @@
  * streamed as SSE / NDJSON), fork, reset.  The math runs on the model's scheduler; these
  * handlers validate, submit, and turn results into JSON.  Feed and generate on a session
  * of a handwriting model are handwriting.c's.
+ *
+ * include_hyper on generate (hyper cells): each generated character's hyper activity
+ * (scheduler.h gen_request_hyper) as "hyper" in the reply or in each text event, one per
+ * character; with "format": "svg" the reply is the text coloured by it (activity.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,12 +15,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include "activity.h"
 #include "api.h"
 #include "scheduler.h"
 
 #define GENERATE_DEFAULT_CHARS 200
 #define STREAM_WAIT_MS 250
 #define LIST_DEFAULT 100
+#define GENERATE_FORMAT_MAX 16  /* bytes of "format" */
 
 /* ISO 8601 UTC with milliseconds, e.g. 2026-11-26T19:03:04.123Z. */
 /* A handwriting session counts points where a character session counts characters. */
@@ -282,6 +288,8 @@ typedef struct {
     session *s;                /* NULL once given back */
     session_store *store;
     int done;                  /* the final event was written */
+    int hyper;                 /* each text event carries its characters' activity */
+    size_t chars_read;         /* characters of text sent so far */
     api_outbuf out;            /* formatted bytes not yet handed to the server */
 } gen_stream;
 
@@ -306,7 +314,18 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
         size_t n = gen_request_read(gs->g, text, sizeof text, STREAM_WAIT_MS, &fin);
         if (n > 0) {
             json_t *t = json_stringn(text, n);
-            if (!t || api_outbuf_event(&gs->out, NULL, json_pack("{s:o}", "text", t)) != 0)
+            json_t *ev = t ? json_pack("{s:o}", "text", t) : NULL;
+            if (ev && gs->hyper) {
+                /* one activity per character of this event's text (at most sizeof text) */
+                float act[4 * sizeof text];
+                size_t chars = 0;
+                for (size_t i = 0; i < n; i++)
+                    chars += ((unsigned char)text[i] & 0xC0) != 0x80;
+                size_t got = gen_request_hyper(gs->g, gs->chars_read, chars, act);
+                gs->chars_read += chars;
+                json_object_set_new(ev, "hyper", api_hyper_array(act, got));
+            }
+            if (!ev || api_outbuf_event(&gs->out, NULL, ev) != 0)
                 return -1;
         } else if (fin != GEN_RUNNING) {
             stream_give_back(gs);
@@ -354,12 +373,13 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
     if (!body)
         return;
     static const char *const known[] = {"prompt", "max_chars", "temperature", "top_k", "top_p",
-                                        "seed", "stop", "stream", NULL};
+                                        "seed", "stop", "stream", "include_hyper", "format", NULL};
     const char *prompt = NULL;
     int64_t max_chars = GENERATE_DEFAULT_CHARS, top_k = 0;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 0;
-    int has_seed = 0, stream = 0;
+    int has_seed = 0, stream = 0, hyper = 0;
+    const char *format = NULL;
     session *s = NULL;
     int32_t *ids = NULL;
     gen_spec spec = {.generate = 1};
@@ -372,8 +392,20 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
         api_get_int(body, "top_k", 0, MODEL_MAX_VOCAB, &top_k, rep) < 0 ||
         api_get_num(body, "top_p", 1e-9, 1, &top_p, rep) < 0 ||
         (has_seed = api_get_u64(body, "seed", &seed, rep)) < 0 ||
-        api_get_bool(body, "stream", &stream, rep) < 0)
+        api_get_bool(body, "stream", &stream, rep) < 0 ||
+        api_get_bool(body, "include_hyper", &hyper, rep) < 0 ||
+        api_get_str(body, "format", GENERATE_FORMAT_MAX, &format, rep) < 0)
         goto out;
+    const int svg = format && strcmp(format, "svg") == 0;
+    if (format && !svg && strcmp(format, "json") != 0) {
+        api_error(rep, 400, "format must be \"json\" or \"svg\", not \"%s\"", format);
+        goto out;
+    }
+    if (svg && (!hyper || stream)) {
+        api_error(rep, 400, "format: \"svg\" is the text coloured by hyper activity: it needs "
+                            "\"include_hyper\": true and cannot be streamed");
+        goto out;
+    }
     json_t *stop = json_object_get(body, "stop");
     if (stop && !json_is_null(stop)) {
         if (json_is_string(stop)) {
@@ -400,7 +432,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
             }
         }
     }
-    if (!(s = api_session_lookup(req, rep, 1)))
+    if (!(s = api_session_lookup(req, rep, 1)) || (hyper && api_check_hyper(s->model, rep) < 0))
         goto out;
     if (top_k > s->model->voc.size) {
         api_error(rep, 400, "top_k must be between 0 and %d (the vocabulary size), not %lld",
@@ -422,6 +454,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
     spec.sp.top_p = top_p;
     spec.has_seed = has_seed;
     spec.seed = seed;
+    spec.hyper = hyper;
     gen_request *g = scheduler_submit(s->model->sched, s, &spec);
     if (!g) {
         api_error(rep, 503, "the server is shutting down");
@@ -437,6 +470,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
         gs->g = g;
         gs->s = s;
         gs->store = req->app->sessions;
+        gs->hyper = hyper;
         gs->out.ndjson = wants_ndjson(req->accept);
         s = NULL; /* the stream holds the session now */
         rep->status = 200;
@@ -449,10 +483,35 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
     size_t len = 0;
     const char *text = gen_request_text(g, &len);
     gen_finish fin = gen_request_finish(g);
-    api_json(rep, 200,
-             json_pack("{s:s%, s:s, s:I, s:o}", "text", text, len, "finish_reason",
-                       gen_finish_str(fin), "chars", (json_int_t)gen_request_chars(g), "timings",
-                       timings_json(g)));
+    size_t nact = 0;
+    float *act = NULL;
+    if (hyper) {
+        const int64_t chars = gen_request_chars(g); /* at least the characters of text */
+        act = malloc((size_t)(chars > 0 ? chars : 1) * 4 * sizeof *act);
+        if (act)
+            nact = gen_request_hyper(g, 0, (size_t)chars, act);
+    }
+    if (hyper && !act) {
+        api_error(rep, 500, "out of memory");
+    } else if (svg) {
+        char *doc = activity_text_svg(text, len, act, nact);
+        if (!doc) {
+            api_error(rep, 500, "out of memory");
+        } else {
+            rep->status = 200;
+            rep->body = doc;
+            rep->body_len = strlen(doc);
+            rep->content_type = "image/svg+xml";
+        }
+    } else {
+        json_t *j = json_pack("{s:s%, s:s, s:I, s:o}", "text", text, len, "finish_reason",
+                              gen_finish_str(fin), "chars", (json_int_t)gen_request_chars(g),
+                              "timings", timings_json(g));
+        if (j && hyper)
+            json_object_set_new(j, "hyper", api_hyper_array(act, nact));
+        api_json(rep, 200, j);
+    }
+    free(act);
     session_release(req->app->sessions, s, 1, (uint64_t)gen_request_consumed(g));
     s = NULL;
     gen_request_free(g);

@@ -4,6 +4,7 @@
 #include "handwriting.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "trainer.h"
 
@@ -36,11 +37,22 @@ int hw_model_ok(const model_config *cfg) { return cfg->inputs == 3 && mdn_mixtur
 
 void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_ws *ws,
              real *y, hw_pen *pen, const float *given, const hw_params *p, hyper_rng *rng,
-             float *pt)
+             float *pt, float *act)
 {
     real x[3];
     strokes_normalise(st, pen->last, 1.0, x);
+    const int hyper = act && cell_is_hyper((cell_kind)m->cfg.cell);
+    real before[MODEL_MAX_HYPER_UNITS];
+    if (hyper)
+        memcpy(before, s->hh[0], (size_t)m->cfg.hyper_units * sizeof(real));
     model_step(m, s, ws, 1, NULL, x, y);
+    if (act) {
+        real a[4] = {0, 0, 0, 0};
+        if (hyper)
+            model_hyper_activity(m, 0, before, s->hh[0], a);
+        for (int g = 0; g < 4; g++)
+            act[g] = (float)a[g];
+    }
     float q[3];
     if (given) {
         q[0] = given[0];
@@ -70,7 +82,7 @@ void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_
 
 hyper_status hw_draw(const model *m, const stroke_stats *st, model_state *s, hw_pen *pen,
                      const float *prime, int32_t nprime, const hw_params *p, hyper_rng *rng,
-                     float *out, int32_t *n, hw_point_fn cb, void *user, char *err)
+                     float *out, int32_t *n, hw_point_fn cb, void *user, float *act, char *err)
 {
     *n = 0;
     hyper_status rc = hw_params_check(p, err);
@@ -85,9 +97,9 @@ hyper_status hw_draw(const model *m, const stroke_stats *st, model_state *s, hw_
         goto out;
     }
     for (int32_t k = 0; k < nprime; k++)
-        hw_step(m, st, s, ws, y, pen, prime + 3 * k, p, rng, NULL);
+        hw_step(m, st, s, ws, y, pen, prime + 3 * k, p, rng, NULL, NULL);
     for (int32_t k = 0; k < p->max_points; k++) {
-        hw_step(m, st, s, ws, y, pen, NULL, p, rng, out + 3 * k);
+        hw_step(m, st, s, ws, y, pen, NULL, p, rng, out + 3 * k, act ? act + 4 * k : NULL);
         *n = k + 1;
         if (cb && cb(out + 3 * k, pen->x, pen->y, user)) {
             rc = hyper_fail(err, HYPER_ERR_CANCELLED, "drawing stopped after %d points", k + 1);

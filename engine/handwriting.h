@@ -43,10 +43,12 @@ int hw_model_ok(const model_config *cfg);
 /* One step of drawing: the model reads pen->last (advancing state s, batch 1, through ws)
  * and its output is written to y (outputs of the model).  Then either the caller's point
  * (given != NULL: priming) or a point drawn from y with params p and rng becomes the new
- * pen->last, and the pen moves.  pt (may be NULL) receives the new point. */
+ * pen->last, and the pen moves.  pt (may be NULL) receives the new point; act (may be
+ * NULL) the hyper activity of the step, the point's (model_hyper_activity on layer 0: 4
+ * values, gates i g f o; zeros for cells without a hypernetwork). */
 void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_ws *ws,
              real *y, hw_pen *pen, const float *given, const hw_params *p, hyper_rng *rng,
-             float *pt);
+             float *pt, float *act);
 
 /* Called with each point drawn (raw dx, dy, eos) and the pen's absolute position after
  * it; a non-zero return stops the drawing. */
@@ -54,9 +56,10 @@ typedef int (*hw_point_fn)(const float *pt, double x, double y, void *user);
 
 /* Primes the pen with nprime points (may be 0) and then draws p->max_points points into out
  * (p->max_points, 3), calling cb (may be NULL) after each.  *n receives how many were drawn
- * (fewer when cb stopped it: HYPER_ERR_CANCELLED).  rng is seeded by the caller. */
+ * (fewer when cb stopped it: HYPER_ERR_CANCELLED).  rng is seeded by the caller.  act (may
+ * be NULL) receives each drawn point's hyper activity (p->max_points, 4), as hw_step. */
 hyper_status hw_draw(const model *m, const stroke_stats *st, model_state *s, hw_pen *pen,
                      const float *prime, int32_t nprime, const hw_params *p, hyper_rng *rng,
-                     float *out, int32_t *n, hw_point_fn cb, void *user, char *err);
+                     float *out, int32_t *n, hw_point_fn cb, void *user, float *act, char *err);
 
 #endif

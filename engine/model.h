@@ -190,6 +190,18 @@ void model_step(const model *m, model_state *s, model_step_ws *ws, int32_t batch
  * layer's h of a state, it gives the logits of the next character. */
 void model_logits(const model *m, const real *h_top, int32_t batch, real *out);
 
+/* ---- what the hypernetwork does (paper Fig. 4) -------------------------------------------
+ * How much the hyper cell changed the main cell's effective recurrent weights in one step:
+ * for each gate g (i, g, f, o) the Euclidean norm over the N units of d_h^g(ĥ_after) −
+ * d_h^g(ĥ_before), where d_h^g(ĥ) = (ĥ·Wz_h + bz_h)[g] · Wd_h[g] (eqs. 10-11) and ĥ_before,
+ * ĥ_after (H) are one stream's hyper state (model_state.hh[layer]) before and after the
+ * step.  d_h is a function of ĥ alone, so no other state is needed; a zero state before a
+ * stream's first step gives the change from d_h(ĥ = 0).  Reads the unpacked weights (m->p),
+ * valid on packed models too (half-precision packing makes the step itself round them).
+ * Returns 0 and fills out, or -1 when the cell has no hypernetwork or layer is out of range. */
+int model_hyper_activity(const model *m, int layer, const real *hh_before, const real *hh_after,
+                         real out[4]);
+
 /* ---- training ----------------------------------------------------------------------------
  * Forward over T steps for B streams with every activation cached, then backward.
  * The forward starts from `s` and leaves the final state in it (truncated BPTT carries
@@ -227,6 +239,11 @@ double model_forward_strokes(const model *m, model_state *s, model_train_ws *ws,
                              double *stream_loss);
 /* Backward after model_forward_strokes: adds scale · d(summed loss)/dθ into grad. */
 void model_backward_strokes(const model *m, model_train_ws *ws, real *grad, real scale);
+
+/* The d_h of every step of the last forward (T, B, 4N), gate blocks i g f o, for tests
+ * that check model_hyper_activity against the training path.  Borrowed; NULL for cells
+ * without a hypernetwork or a layer out of range. */
+const real *model_train_ws_dh(const model_train_ws *ws, int layer);
 
 /* Lower-level pair for other heads (handwriting): forward writes the top layer's h for all
  * steps (T, B, N) and backward takes its gradient dh_top (T, B, N). Inputs are ids (T, B) for

@@ -42,6 +42,9 @@ struct gen_request {
     size_t stop_len[GEN_MAX_STOPS];
     int nstop;
     real *logits;               /* (V) of the session's current state */
+    int hyper;                  /* record the hyper activity of each generated character */
+    int32_t pending;            /* a hyper request's character sampled this step, emitted
+                                 * with its activity after the step; -1 when none */
     gen_finish want;            /* set once the request must end */
     atomic_int cancel;
     /* counters (scheduler thread; read by others after `ended`) */
@@ -54,6 +57,8 @@ struct gen_request {
     pthread_cond_t cv;
     char *text;
     size_t len, cap;
+    float *act;                 /* (nact, 4) hyper activity per character of text */
+    size_t nact, act_cap;
     size_t visible;             /* bytes that may be read (a possible stop prefix is held) */
     size_t read;
     int ended;
@@ -77,6 +82,7 @@ struct scheduler {
     int32_t ids[SCHED_MAX_BATCH];
     gen_request *rows[SCHED_MAX_BATCH];
     uint64_t emitted;           /* characters sampled in the current iteration */
+    real *hh_before;            /* (SCHED_MAX_BATCH, H) layer 0's ĥ before the step (hyper) */
     void *scratch;
     /* statistics, under mu */
     sched_stats stats;
@@ -109,15 +115,41 @@ static int text_append(gen_request *r, const char *bytes, size_t n)
     return 0;
 }
 
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+/* Appends one character's activity (4 values); under mu. */
+static int act_append(gen_request *r, const real *a)
+{
+    if (r->nact + 1 > r->act_cap) {
+        size_t cap = r->act_cap ? r->act_cap * 2 : 64;
+        float *t = realloc(r->act, cap * 4 * sizeof *t);
+        if (!t)
+            return -1;
+        r->act = t;
+        r->act_cap = cap;
+    }
+    for (int g = 0; g < 4; g++)
+        r->act[4 * r->nact + g] = (float)a[g];
+    r->nact++;
+    return 0;
+}
+
 /* Appends one generated character (under mu) and applies the stop strings: a completed
  * stop string is cut from the text and ends the request; a tail that could still become
- * one is held back from readers. */
-static void emit(gen_request *r, int32_t id)
+ * one is held back from readers.  a: the character's hyper activity (4), kept beside the
+ * text (cut with it), or NULL for requests without. */
+static void emit_with(gen_request *r, int32_t id, const real *a)
 {
     char buf[8];
     int n = vocab_decode(&r->se->model->voc, id, buf);
     pthread_mutex_lock(&r->mu);
-    if (text_append(r, buf, (size_t)n) != 0) {
+    if ((a && act_append(r, a) != 0) || text_append(r, buf, (size_t)n) != 0) {
         r->want = GEN_CANCELLED; /* out of memory: end the request rather than lose text */
         pthread_mutex_unlock(&r->mu);
         return;
@@ -126,6 +158,10 @@ static void emit(gen_request *r, int32_t id)
     for (int k = 0; k < r->nstop; k++) {
         const size_t sl = r->stop_len[k];
         if (r->len >= sl && memcmp(r->text + r->len - sl, r->stop[k], sl) == 0) {
+            if (r->hyper) {
+                const size_t cut = utf8_chars(r->stop[k], sl);
+                r->nact = r->nact > cut ? r->nact - cut : 0;
+            }
             r->len -= sl;
             r->text[r->len] = 0;
             r->want = GEN_STOP;
@@ -142,6 +178,8 @@ static void emit(gen_request *r, int32_t id)
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
+
+static void emit(gen_request *r, int32_t id) { emit_with(r, id, NULL); }
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
@@ -192,7 +230,10 @@ static int32_t next_input(scheduler *s, gen_request *r)
         r->t_first = mono_ms();
     r->chars++;
     s->emitted++;
-    emit(r, id);
+    if (r->hyper)
+        r->pending = id; /* emitted after the step, with the change the step makes */
+    else
+        emit(r, id);
     if (r->want == GEN_RUNNING && r->chars >= r->max_chars)
         r->want = GEN_LENGTH;
     return id; /* consumed in this very step, even when it ends the request */
@@ -224,6 +265,7 @@ static void *scheduler_main(void *arg)
         for (int i = 0; i < s->nactive; i++) {
             gen_request *r = s->active[i];
             r->stepped = 0;
+            r->pending = -1;
             if (r->want == GEN_RUNNING && (stopping || atomic_load(&r->cancel)))
                 r->want = stopping ? GEN_SHUTDOWN : GEN_CANCELLED;
             int32_t id = next_input(s, r);
@@ -238,11 +280,21 @@ static void *scheduler_main(void *arg)
         double t0 = mono_ms(), step_us = 0;
         for (int off = 0; off < rows; off += s->max_batch) {
             const int n = rows - off < s->max_batch ? rows - off : s->max_batch;
-            for (int k = 0; k < n; k++)
-                model_state_copy_stream(&m->cfg, &s->batch, k, &s->rows[off + k]->se->state, 0);
+            const size_t H = (size_t)m->cfg.hyper_units;
+            for (int k = 0; k < n; k++) {
+                gen_request *r = s->rows[off + k];
+                model_state_copy_stream(&m->cfg, &s->batch, k, &r->se->state, 0);
+                if (r->pending >= 0) /* only requests that asked pay for the activity */
+                    memcpy(s->hh_before + k * H, s->batch.hh[0] + k * H, H * sizeof(real));
+            }
             model_step(m, &s->batch, s->ws, n, s->ids + off, NULL, s->logits);
             for (int k = 0; k < n; k++) {
                 gen_request *r = s->rows[off + k];
+                if (r->pending >= 0) {
+                    real a[4];
+                    model_hyper_activity(m, 0, s->hh_before + k * H, s->batch.hh[0] + k * H, a);
+                    emit_with(r, r->pending, a);
+                }
                 model_state_copy_stream(&m->cfg, &r->se->state, 0, &s->batch, k);
                 memcpy(r->logits, s->logits + (size_t)k * V, (size_t)V * sizeof(real));
                 r->consumed++;
@@ -297,12 +349,16 @@ scheduler *scheduler_start(model_entry *e, int max_batch)
     s->ws = model_step_ws_new(c, SCHED_MAX_BATCH);
     s->logits = malloc((size_t)SCHED_MAX_BATCH * c->outputs * sizeof(real));
     s->scratch = malloc(sampler_scratch_size(c->outputs));
-    if (!ok || !s->ws || !s->logits || !s->scratch ||
+    const int hyper = cell_is_hyper((cell_kind)c->cell);
+    if (hyper)
+        s->hh_before = malloc((size_t)SCHED_MAX_BATCH * c->hyper_units * sizeof(real));
+    if (!ok || !s->ws || !s->logits || !s->scratch || (hyper && !s->hh_before) ||
         pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
         model_state_free(&s->batch);
         model_step_ws_free(s->ws);
         free(s->logits);
         free(s->scratch);
+        free(s->hh_before);
         free(s);
         return NULL;
     }
@@ -331,6 +387,7 @@ void scheduler_free(scheduler *s)
     model_step_ws_free(s->ws);
     free(s->logits);
     free(s->scratch);
+    free(s->hh_before);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -353,6 +410,7 @@ static void request_destroy(gen_request *r)
         free(r->stop[k]);
     free(r->logits);
     free(r->text);
+    free(r->act);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
@@ -369,6 +427,8 @@ gen_request *scheduler_submit(scheduler *s, session *se, const gen_spec *spec)
     r->generate = spec->generate;
     r->max_chars = spec->max_chars;
     r->sp = spec->sp;
+    r->hyper = spec->generate && spec->hyper && cell_is_hyper((cell_kind)s->e->m.cfg.cell);
+    r->pending = -1;
     r->logits = malloc((size_t)s->e->m.cfg.outputs * sizeof(real));
     r->input = malloc((spec->n_input ? spec->n_input : 1) * sizeof(int32_t));
     int ok = r->logits && r->input;
@@ -480,6 +540,18 @@ const char *gen_request_text(gen_request *r, size_t *len)
     if (len)
         *len = r->len;
     return r->text ? r->text : "";
+}
+
+size_t gen_request_hyper(gen_request *r, size_t first, size_t n, float *out)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t got = first < r->nact ? r->nact - first : 0;
+    if (got > n)
+        got = n;
+    if (got)
+        memcpy(out, r->act + 4 * first, got * 4 * sizeof *out);
+    pthread_mutex_unlock(&r->mu);
+    return got;
 }
 
 void gen_request_free(gen_request *r)

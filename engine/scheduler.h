@@ -47,6 +47,8 @@ typedef struct {
     uint64_t seed;              /* reseeds the session's generator when has_seed */
     const char *stop[GEN_MAX_STOPS]; /* copied */
     int nstop;
+    int hyper;                  /* generate only: record each generated character's hyper
+                                 * activity (model_hyper_activity, layer 0); hyper cells only */
 } gen_spec;
 
 typedef struct {
@@ -91,6 +93,12 @@ int64_t gen_request_consumed(gen_request *r);    /* characters the session's sta
 gen_timings gen_request_timings(gen_request *r);
 /* The whole text produced (borrowed, NUL-terminated, valid until free). */
 const char *gen_request_text(gen_request *r, size_t *len);
+/* The hyper activity (4 per character: gates i, g, f, o) of generated characters first ..
+ * first + n − 1 (counted from 0 in the request's text), for a request submitted with
+ * spec.hyper: copied into out (n, 4); returns how many characters were copied (fewer when
+ * they are not there yet, 0 for a request without activity).  Every character a reader
+ * has seen through gen_request_read or gen_request_text has its activity. */
+size_t gen_request_hyper(gen_request *r, size_t first, size_t n, float *out);
 /* Cancels if still running, waits for the end, frees. */
 void gen_request_free(gen_request *r);
 

@@ -604,3 +604,48 @@ void model_step(const model *m, model_state *s, model_step_ws *ws, int32_t batch
     const real *htop = model_forward_stack(m, s, ws->tw, ids, x, NULL);
     model_logits(m, htop, batch, out);
 }
+
+/* ---- what the hypernetwork does (paper Fig. 4) ---------------------------------------- */
+
+int model_hyper_activity(const model *m, int layer, const real *hh_before, const real *hh_after,
+                         real out[4])
+{
+    const model_config *c = &m->cfg;
+    if (!cell_is_hyper((cell_kind)c->cell) || layer < 0 || layer >= c->layers)
+        return -1;
+    const layer_params *P = &m->p.layer[layer];
+    const int H = c->hyper_units, Z = c->embed, N = c->units, Z4 = 4 * Z;
+    /* z_h = ĥ·Wz_h + bz_h is affine in ĥ, so the change of z_h is (ĥ' − ĥ)·Wz_h: the bias
+     * cancels.  Sums in double: the changes can be small beside the values. */
+    double dz[4 * MODEL_MAX_EMBED];
+    for (int j = 0; j < Z4; j++)
+        dz[j] = 0;
+    for (int k = 0; k < H; k++) {
+        const double dhk = (double)hh_after[k] - (double)hh_before[k];
+        if (dhk == 0)
+            continue;
+        const real *w = P->Wz_h + (size_t)k * Z4;
+        for (int j = 0; j < Z4; j++)
+            dz[j] += dhk * w[j];
+    }
+    /* Δd_h of gate g = Δz_h[g] · Wd_h[g] (Z, N); its Euclidean norm over the N units */
+    for (int g = 0; g < 4; g++) {
+        const real *W = P->Wd_h + (size_t)g * Z * N;
+        double sq = 0;
+        for (int n = 0; n < N; n++) {
+            double d = 0;
+            for (int z = 0; z < Z; z++)
+                d += dz[g * Z + z] * W[(size_t)z * N + n];
+            sq += d * d;
+        }
+        out[g] = (real)sqrt(sq);
+    }
+    return 0;
+}
+
+const real *model_train_ws_dh(const model_train_ws *ws, int layer)
+{
+    if (!cell_is_hyper((cell_kind)ws->cfg.cell) || layer < 0 || layer >= ws->cfg.layers)
+        return NULL;
+    return ws->lc[layer].Dh;
+}

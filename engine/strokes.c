@@ -196,6 +196,12 @@ int32_t strokes_drop_outliers(stroke_set *s, double limit)
 char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
                   double line_width)
 {
+    return strokes_svg_coloured(xy, stroke_len, nstrokes, line_width, NULL);
+}
+
+char *strokes_svg_coloured(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
+                           double line_width, const char (*colour)[8])
+{
     int64_t n = 0;
     for (int32_t k = 0; k < nstrokes; k++)
         n += stroke_len[k];
@@ -224,7 +230,15 @@ char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
               x0 - margin, y0 - margin, w + 2 * margin, h + 2 * margin, px_w, px_h,
               line_width);
     int64_t i = 0;
-    for (int32_t k = 0; k < nstrokes; k++) {
+    for (int32_t k = 0; colour && k < nstrokes; k++) {
+        /* one segment per point, from the one before it, in the point's colour */
+        for (int32_t j = 0; j < stroke_len[k]; j++, i++) {
+            const int64_t from = j == 0 ? i : i - 1;
+            strbuf_printf(&b, "<path stroke=\"%s\" d=\"M%.2f %.2f L%.2f %.2f\"/>\n", colour[i],
+                          xy[2 * from], xy[2 * from + 1], xy[2 * i], xy[2 * i + 1]);
+        }
+    }
+    for (int32_t k = 0; !colour && k < nstrokes; k++) {
         strbuf_printf(&b, "<path d=\"");
         for (int32_t j = 0; j < stroke_len[k]; j++, i++)
             strbuf_printf(&b, "%s%.2f %.2f", j == 0 ? "M" : (j == 1 ? " L" : " "), xy[2 * i], xy[2 * i + 1]);

@@ -107,5 +107,10 @@ stroke_stats strokes_stats(const stroke_set *s);
  * when out of memory. */
 char *strokes_svg(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
                   double line_width);
+/* The same with a colour ("#rrggbb") per point, colour (n): each point is drawn as a
+ * segment from the point before it in its stroke (a stroke's first as a dot), in its own
+ * colour; colour NULL draws as strokes_svg does. */
+char *strokes_svg_coloured(const double *xy, const int32_t *stroke_len, int32_t nstrokes,
+                           double line_width, const char (*colour)[8]);
 
 #endif

@@ -9,6 +9,7 @@
 
 Suite *kernels_suite(void);
 Suite *mdn_suite(void);
+Suite *activity_suite(void);
 #ifdef HYPER_F64
 Suite *grad_suite(void);
 #else
@@ -29,6 +30,7 @@ int main(void)
     SRunner *sr = srunner_create(grad_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
+    srunner_add_suite(sr, activity_suite());
 #else
     SRunner *sr = srunner_create(vocab_suite());
     srunner_add_suite(sr, sampler_suite());
@@ -41,6 +43,7 @@ int main(void)
     srunner_add_suite(sr, datasets_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
+    srunner_add_suite(sr, activity_suite());
 #endif
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

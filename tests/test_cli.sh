@@ -59,6 +59,17 @@ expect "sample: same seed, same text" "$a" "$b"
 g1=$("$HYPER" sample --model "$model" --prime "It was" -n 40 --temperature 0 --seed 1)
 g2=$("$HYPER" sample --model "$model" --prime "It was" -n 40 --temperature 0 --seed 2)
 expect "greedy sampling ignores the seed" "$g1" "$g2"
+# --hyper-svg: the same text on stdout, and an SVG of it, one <tspan> per character, that parses
+h=$("$HYPER" sample --model "$model" --prime "It was" -n 80 --seed 7 --hyper-svg "$tmp/hyper.svg" 2>/dev/null)
+expect "sample --hyper-svg: the same text" "$a" "$h"
+# (expat checks the same writer's documents in the unit and daemon tests)
+if [ -s "$tmp/hyper.svg" ] && [ "$(grep -o '<tspan' "$tmp/hyper.svg" | wc -l)" -eq 80 ] &&
+   [ "$(grep -o '</tspan>' "$tmp/hyper.svg" | wc -l)" -eq 80 ] && tail -n 1 "$tmp/hyper.svg" | grep -q '^</svg>$'; then
+  ok "sample --hyper-svg writes an SVG, a <tspan> per character"
+else bad "sample --hyper-svg" "$(head -c 400 "$tmp/hyper.svg" 2>&1)"; fi
+"$HYPER" train --data "$tmp/text.txt" --out "$tmp/plain.safetensors" --cell lstm --units 8 --batch 2 --seq 10 \
+  --steps 1 --threads 1 >/dev/null 2>&1
+expect_fail "sample --hyper-svg refuses an lstm" "no hypernetwork" "$HYPER" sample --model "$tmp/plain.safetensors" -n 5 --hyper-svg "$tmp/x.svg"
 expect_fail "prime outside the vocabulary is named" "U+00E9" "$HYPER" sample --model "$model" --prime "café" -n 5
 "$HYPER" sample --model "$model" --prime "café" --skip-unknown -n 5 >/dev/null && ok "--skip-unknown samples anyway" || bad "--skip-unknown"
 expect_fail "bad temperature" "temperature" "$HYPER" sample --model "$model" --temperature -1

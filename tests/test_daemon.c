@@ -766,17 +766,42 @@ static void stream_bad(stream_call *s, const char *why, const char *ev, size_t l
         snprintf(s->bad, sizeof s->bad, "%s: '%.*s'", why, (int)(len > 200 ? 200 : len), ev);
 }
 
+/* An event's "hyper" (include_hyper): an array of n activities [i, g, f, o] (n < 0: one
+ * activity, not in an array), each a finite number ≥ 0. */
+static int hyper_valid(const json_t *h, int n)
+{
+    if (n < 0) {
+        if (!json_is_array(h) || json_array_size(h) != 4)
+            return 0;
+        for (size_t g = 0; g < 4; g++) {
+            json_t *v = json_array_get(h, g);
+            if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
+                return 0;
+        }
+        return 1;
+    }
+    if (!json_is_array(h) || json_array_size(h) != (size_t)n)
+        return 0;
+    for (int k = 0; k < n; k++)
+        if (!hyper_valid(json_array_get(h, (size_t)k), -1))
+            return 0;
+    return 1;
+}
+
 /* A point event of a handwriting stream: {"x", "y", "dx", "dy" (finite numbers), "eos"
- * (true or false)} and nothing else. */
+ * (true or false)}, with "hyper" (one activity) when include_hyper asked, and nothing else. */
 static int hw_point_event(const json_t *j)
 {
+    json_t *h = json_object_get(j, "hyper");
+    if (h && !hyper_valid(h, -1))
+        return 0;
     static const char *const keys[] = {"x", "y", "dx", "dy"};
     for (int k = 0; k < 4; k++) {
         json_t *v = json_object_get(j, keys[k]);
         if (!json_is_number(v) || !isfinite(json_number_value(v)))
             return 0;
     }
-    return json_object_size(j) == 5 && json_is_boolean(json_object_get(j, "eos"));
+    return json_object_size(j) == (h ? 6u : 5u) && json_is_boolean(json_object_get(j, "eos"));
 }
 
 /* One SSE event ("data: {...}") or NDJSON line. */
@@ -797,7 +822,14 @@ static void stream_event(stream_call *s, const char *ev, size_t len)
     json_t *t = json_object_get(j, "text");
     if (!json_is_object(j) || s->done) {
         stream_bad(s, s->done ? "an event after the final one" : "not a JSON object", ev, len);
-    } else if (json_is_string(t) && json_object_size(j) == 1) {
+    } else if (json_is_string(t) && (json_object_size(j) == 1 ||
+                                     (json_object_size(j) == 2 && json_object_get(j, "hyper")))) {
+        json_t *h = json_object_get(j, "hyper");
+        size_t chars = 0;
+        for (const char *c = json_string_value(t); *c; c++)
+            chars += ((unsigned char)*c & 0xC0) != 0x80;
+        if (h && !hyper_valid(h, (int)chars))
+            stream_bad(s, "hyper is not one activity per character of the text", ev, len);
         size_t n = json_string_length(t);
         s->text = realloc(s->text, s->text_len + n + 1);
         memcpy(s->text + s->text_len, json_string_value(t), n);
@@ -2668,7 +2700,7 @@ static int drawings_equal(const hw_drawing *a, const hw_drawing *b)
 #define SVG_POLYLINES 4
 
 typedef struct {
-    int depth, svg_root, paths;
+    int depth, svg_root, paths, tspans;
     int polylines;
     int polyline_points[SVG_POLYLINES]; /* "x,y" pairs of the first polylines' points */
 } svg_scan;
@@ -2680,6 +2712,8 @@ static void XMLCALL svg_open(void *user, const XML_Char *name, const XML_Char **
         c->svg_root = strcmp(name, "svg") == 0;
     } else if (strcmp(name, "path") == 0) {
         c->paths++;
+    } else if (strcmp(name, "tspan") == 0) {
+        c->tspans++;
     } else if (strcmp(name, "polyline") == 0) {
         int pairs = 0;
         for (int k = 0; attrs[k]; k += 2)
@@ -2829,7 +2863,7 @@ static void hw_ref_draw(const double *prime, const int32_t *lens, int32_t nstrok
     int32_t n = 0;
     ck_assert_msg(hw_draw(&m, &st, &s, &pen, nstrokes ? set.lines[0].pts : NULL,
                           nstrokes ? set.lines[0].npoints : 0, p, &rng, pts, &n, ref_pen_point,
-                          &rp, err) == HYPER_OK && n == p->max_points, "hw_draw: %s", err);
+                          &rp, NULL, err) == HYPER_OK && n == p->max_points, "hw_draw: %s", err);
     free(pts);
     strokes_free(&set);
     model_state_free(&s);
@@ -5015,18 +5049,25 @@ static json_int_t resume_check(const char *name, stop_how how, int checkpoint_ev
                                   : how == STOP_SIGTERM ? before.step
                                   : need_ckpt           ? before.checkpoint_step
                                                         : 0;
-    if (damage) { /* one byte of the training checkpoint (DIR/jobs/ID/model.train) flipped */
-        char path[300];
-        snprintf(path, sizeof path, "%s/jobs/%s/model.train", d.dir, id);
-        int fd = open(path, O_RDWR);
-        ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
-        struct stat sb;
-        ck_assert_int_eq(fstat(fd, &sb), 0);
-        unsigned char b = 0;
-        ck_assert_int_eq(pread(fd, &b, 1, sb.st_size / 2), 1);
-        b ^= 0x55;
-        ck_assert_int_eq(pwrite(fd, &b, 1, sb.st_size / 2), 1);
-        close(fd);
+    if (damage) {
+        /* one byte flipped in the training checkpoint (DIR/jobs/ID/model.train), and in the
+         * next one too when the kill came between recording it and renaming it into place */
+        static const char *const files[2] = {"model.train", "model.train.next"};
+        for (int k = 0; k < 2; k++) {
+            char path[300];
+            snprintf(path, sizeof path, "%s/jobs/%s/%s", d.dir, id, files[k]);
+            int fd = open(path, O_RDWR);
+            if (k == 1 && fd < 0 && errno == ENOENT)
+                break;
+            ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+            struct stat sb;
+            ck_assert_int_eq(fstat(fd, &sb), 0);
+            unsigned char b = 0;
+            ck_assert_int_eq(pread(fd, &b, 1, sb.st_size / 2), 1);
+            b ^= 0x55;
+            ck_assert_int_eq(pwrite(fd, &b, 1, sb.st_size / 2), 1);
+            close(fd);
+        }
     }
     hyperd_start_ok(&d);
     reply r = http_get(&d, "/v1/jobs");
@@ -5142,6 +5183,281 @@ START_TEST(job_with_a_damaged_checkpoint_starts_over)
 }
 END_TEST
 
+/* ==== what the hypernetwork does: include_hyper ============================================ */
+
+static char lstm_model_path[128];     /* root/plain.safetensors: a character lstm */
+static char lstm_hw_model_path[128];  /* root/plainhw.safetensors: a handwriting lstm */
+
+/* The daemon of the include_hyper tests: charlm and the handwriting model (hyper cells) and
+ * an lstm of each kind, which have no hypernetwork. */
+static void setup_hyper(void)
+{
+    root_make();
+    char err[HYPER_ERRMSG_MAX];
+    vocab v;
+    ck_assert_msg(vocab_build(&v, CORPUS, strlen(CORPUS), err) == HYPER_OK, "vocab_build: %s", err);
+    const model_config cfgs[2] = {{CELL_LSTM, 1, 16, 0, 0, 0, v.size},
+                                  {CELL_LSTM, 1, 16, 0, 0, 3, mdn_outputs(3)}};
+    snprintf(lstm_model_path, sizeof lstm_model_path, "%s/plain.safetensors", root);
+    snprintf(lstm_hw_model_path, sizeof lstm_hw_model_path, "%s/plainhw.safetensors", root);
+    const ckpt_kv meta[] = {{"kind", "handwriting"}, {"strokes.mean_x", "0"},
+                            {"strokes.mean_y", "0"}, {"strokes.std_x", "1"}, {"strokes.std_y", "1"}};
+    for (int k = 0; k < 2; k++) {
+        model m;
+        ck_assert_msg(model_create(&m, &cfgs[k], err) == HYPER_OK, "model_create: %s", err);
+        model_init(&m, 1);
+        ck_assert_msg(checkpoint_save(k ? lstm_hw_model_path : lstm_model_path, &m, k ? NULL : &v,
+                                      k ? meta : NULL, k ? 5 : 0, NULL, 0, err) == HYPER_OK,
+                      "checkpoint_save: %s", err);
+        model_free(&m);
+    }
+    vocab_free(&v);
+    static const char *flags[8];
+    const char *f[] = {"--models", hw_model_path, "--models", lstm_model_path, "--models",
+                       lstm_hw_model_path, NULL};
+    memcpy(flags, f, sizeof f);
+    hyperd_init(&srv, "data", flags);
+    char why[4096];
+    if (hyperd_start(&srv, why, sizeof why) != 0) {
+        root_remove();
+        ck_abort_msg("%s", why);
+    }
+}
+
+/* The "hyper" of a reply: n activities (n, 4), each finite and ≥ 0 (new array). */
+#define hyper_of(j, n) hyper_of_at(__LINE__, j, n)
+static double *hyper_of_at(int line, json_t *h, size_t n)
+{
+    char *d = json_dumps(h, JSON_COMPACT);
+    ck_assert_msg(hyper_valid(h, (int)n), "line %d: hyper is not %zu activities: %.800s", line, n,
+                  d ? d : "(none)");
+    free(d);
+    double *a = malloc((n ? n : 1) * 4 * sizeof *a);
+    for (size_t k = 0; k < n; k++)
+        for (size_t g = 0; g < 4; g++)
+            a[4 * k + g] = json_number_value(json_array_get(json_array_get(h, k), g));
+    return a;
+}
+
+/* a and b (n, 4) agree to a relative tol. */
+#define expect_same_hyper(a, b, n, tol, what) expect_same_hyper_at(__LINE__, a, b, n, tol, what)
+static void expect_same_hyper_at(int line, const double *a, const double *b, size_t n, double tol,
+                                 const char *what)
+{
+    for (size_t i = 0; i < 4 * n; i++)
+        ck_assert_msg(fabs(a[i] - b[i]) <= tol * fmax(fabs(b[i]), 1e-6),
+                      "line %d: %s: character/point %zu gate %zu: %.10g against %.10g", line, what,
+                      i / 4, i % 4, a[i], b[i]);
+}
+
+/* Every streamed event's hyper, joined, in order (new array); *n receives the count. */
+static double *stream_hyper(const stream_call *s, size_t *n)
+{
+    *n = 0;
+    size_t k;
+    json_t *e;
+    json_array_foreach(s->events, k, e) {
+        json_t *h = json_object_get(e, "hyper");
+        *n += json_is_array(json_array_get(h, 0)) ? json_array_size(h) : h ? 1 : 0;
+    }
+    double *a = malloc((*n ? *n : 1) * 4 * sizeof *a), *at_ = a;
+    json_array_foreach(s->events, k, e) {
+        json_t *h = json_object_get(e, "hyper");
+        if (!h)
+            continue;
+        const int many = json_is_array(json_array_get(h, 0));
+        for (size_t i = 0; i < (many ? json_array_size(h) : 1); i++, at_ += 4)
+            for (size_t g = 0; g < 4; g++)
+                at_[g] = json_number_value(json_array_get(many ? json_array_get(h, i) : h, g));
+    }
+    return a;
+}
+
+START_TEST(hyper_text_activity_per_character)
+{
+    enum { CHARS = 300 };
+    char a[ID_LEN + 1], b[ID_LEN + 1], c[ID_LEN + 1];
+    session_new(&srv, 7, a);
+    session_new(&srv, 7, b);
+    session_new(&srv, 7, c);
+    reply r = http_postf(&srv, at(a, "/generate").s, "{s:i, s:b}", "max_chars", CHARS,
+                         "include_hyper", 1);
+    expect_status(r, 200);
+    const char *text = jstr(r, "text");
+    ck_assert_int_eq(strlen(text), CHARS); /* the corpus is ASCII: a byte a character */
+    double *plain = hyper_of(json_object_get(r.json, "hyper"), CHARS);
+    double total = 0;
+    for (int i = 0; i < 4 * CHARS; i++)
+        total += plain[i];
+    ck_assert_msg(total > 0, "every activity is 0");
+
+    /* a direct recomputation from the engine's cell: ĥ before and after each character */
+    ref_model ref;
+    ref_open(&ref);
+    char err[HYPER_ERRMSG_MAX];
+    ck_assert_msg(model_pack(&ref.m, 0, err) == HYPER_OK, "model_pack: %s", err); /* as served */
+    ref_feed(&ref, "\n");
+    const int H = ref.m.cfg.hyper_units;
+    real *before = malloc((size_t)H * sizeof(real));
+    double *want = malloc(4 * CHARS * sizeof *want);
+    for (int i = 0; i < CHARS; i++) {
+        int32_t id = vocab_id(&ref.v, (unsigned char)text[i]);
+        memcpy(before, ref.st.hh[0], (size_t)H * sizeof(real));
+        model_step(&ref.m, &ref.st, ref.ws, 1, &id, NULL, ref.logits);
+        real act[4];
+        ck_assert_int_eq(model_hyper_activity(&ref.m, 0, before, ref.st.hh[0], act), 0);
+        for (int g = 0; g < 4; g++)
+            want[4 * i + g] = act[g];
+    }
+    expect_same_hyper(plain, want, CHARS, 1e-6, "the reply against the engine's recomputation");
+    free(before);
+    free(want);
+    ref_close(&ref);
+
+    /* streamed (SSE and NDJSON), the same activities, one per character of each event */
+    const char *ids[2] = {b, c};
+    for (int nd = 0; nd < 2; nd++) {
+        stream_call s;
+        stream_init(&s, &srv, ids[nd], nd, "{s:i, s:b}", "max_chars", CHARS, "include_hyper", 1);
+        stream_run(&s);
+        expect_stream_done(&s, "length");
+        expect_same_text(s.text, text, nd ? "NDJSON text" : "SSE text");
+        size_t n = 0;
+        double *got = stream_hyper(&s, &n);
+        ck_assert_int_eq(n, CHARS);
+        expect_same_hyper(got, plain, CHARS, 1e-8, nd ? "NDJSON against plain" : "SSE against plain");
+        free(got);
+        stream_free(&s);
+    }
+    free(plain);
+    reply_free(&r);
+
+    /* a stop string: an activity for each character of the text that is left */
+    char d[ID_LEN + 1];
+    session_new(&srv, 7, d);
+    char stop[3] = {text[40], text[41], 0};
+    reply t = http_postf(&srv, at(d, "/generate").s, "{s:i, s:s, s:b}", "max_chars", CHARS,
+                         "stop", stop, "include_hyper", 1);
+    expect_status(t, 200);
+    ck_assert_str_eq(jstr(t, "finish_reason"), "stop");
+    free(hyper_of(json_object_get(t.json, "hyper"), strlen(jstr(t, "text"))));
+    reply_free(&t);
+    /* without include_hyper, no hyper */
+    reply u = http_postf(&srv, at(d, "/generate").s, "{s:i}", "max_chars", 5);
+    expect_status(u, 200);
+    ck_assert_ptr_null(json_object_get(u.json, "hyper"));
+    reply_free(&u);
+}
+END_TEST
+
+START_TEST(hyper_text_as_svg)
+{
+    char a[ID_LEN + 1];
+    session_new(&srv, 9, a);
+    reply r = http_postf(&srv, at(a, "/generate").s, "{s:s, s:i, s:b, s:s}", "prompt", "Hello",
+                         "max_chars", 250, "include_hyper", 1, "format", "svg");
+    expect_status(r, 200);
+    ck_assert_msg(strncmp(r.content_type, "image/svg+xml", 13) == 0, "Content-Type %s", r.content_type);
+    svg_scan sc = svg_read(r.body, r.len);
+    ck_assert_int_eq(sc.tspans, 250);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hyper_text_refusals)
+{
+    char a[ID_LEN + 1], p[ID_LEN + 1];
+    session_new(&srv, 1, a);
+    model_session_new(&srv, "plain", 1, p);
+    static const bad_body bad[] = {
+        {"{\"include_hyper\": \"yes\"}", "include_hyper"},
+        {"{\"include_hyper\": 1}", "include_hyper"},
+        {"{\"format\": \"png\", \"include_hyper\": true}", "format"},
+        {"{\"format\": \"svg\"}", "include_hyper"},
+        {"{\"format\": \"svg\", \"include_hyper\": true, \"stream\": true}", "stream"},
+    };
+    expect_refusals(a, "/generate", bad, sizeof bad / sizeof bad[0], "{}");
+    reply r = http_post(&srv, at(p, "/generate").s, "{\"include_hyper\": true}");
+    expect_error(r, 400, "invalid_request", "lstm");
+    reply_free(&r);
+    r = http_post(&srv, at(p, "/generate").s, "{\"include_hyper\": false, \"max_chars\": 3}");
+    expect_status(r, 200);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(hyper_handwriting_activity_per_point)
+{
+    enum { POINTS = 120 };
+    reply r = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:b}", "max_points", POINTS, "seed", 4,
+                         "include_hyper", 1);
+    expect_status(r, 200);
+    hw_drawing d = hw_drawing_of(r);
+    double *plain = hyper_of(json_object_get(r.json, "hyper"), POINTS);
+    /* the same drawing as without include_hyper, its SVG one segment per point */
+    reply o = http_postf(&srv, HW_SAMPLE, "{s:i, s:i}", "max_points", POINTS, "seed", 4);
+    hw_drawing od = hw_drawing_of(o);
+    expect_same_drawing(&d, &od, "with include_hyper against without");
+    const char *svg = jstr(r, "svg");
+    ck_assert_int_eq(svg_paths(svg, strlen(svg)), POINTS);
+    reply v = http_postf(&srv, HW_SAMPLE, "{s:i, s:i, s:b, s:s}", "max_points", POINTS, "seed", 4,
+                         "include_hyper", 1, "format", "svg");
+    expect_status(v, 200);
+    ck_assert_msg(strcmp(v.body, svg) == 0, "format svg differs from the JSON reply's svg");
+    /* streamed: each point event carries its activity, the same as the plain reply's */
+    stream_call s;
+    hw_stream_init(&s, &srv, HW_SAMPLE, 1, "{s:i, s:i, s:b}", "max_points", POINTS, "seed", 4,
+                   "include_hyper", 1);
+    stream_run(&s);
+    hw_drawing sd = hw_stream_drawing(&s, POINTS);
+    size_t n = 0;
+    double *got = stream_hyper(&s, &n);
+    ck_assert_int_eq(n, POINTS);
+    expect_same_hyper(got, plain, POINTS, 1e-8, "streamed against plain");
+    free(got);
+    stream_free(&s);
+    /* a session's generate, plain and streamed, continues with activities */
+    char a[ID_LEN + 1], b[ID_LEN + 1];
+    hw_session_new(&srv, 5, a);
+    hw_session_new(&srv, 5, b);
+    reply g = http_postf(&srv, at(a, "/generate").s, "{s:i, s:b}", "max_points", 40,
+                         "include_hyper", 1);
+    expect_status(g, 200);
+    double *gh = hyper_of(json_object_get(g.json, "hyper"), 40);
+    hw_stream_init(&s, &srv, at(b, "/generate").s, 0, "{s:i, s:b}", "max_points", 40,
+                   "include_hyper", 1);
+    stream_run(&s);
+    hw_drawing_free(&sd);
+    sd = hw_stream_drawing(&s, 40);
+    got = stream_hyper(&s, &n);
+    ck_assert_int_eq(n, 40);
+    expect_same_hyper(got, gh, 40, 1e-8, "a session's streamed against plain");
+    free(got);
+    free(gh);
+    stream_free(&s);
+    /* refusals: no hypernetwork, not a boolean */
+    char p[ID_LEN + 1];
+    model_session_new(&srv, "plainhw", 1, p);
+    reply e = http_post(&srv, at(p, "/generate").s, "{\"include_hyper\": true}");
+    expect_error(e, 400, "invalid_request", "lstm");
+    reply_free(&e);
+    e = http_post(&srv, HW_SAMPLE, "{\"model\": \"plainhw\", \"include_hyper\": true}");
+    expect_error(e, 400, "invalid_request", "lstm");
+    reply_free(&e);
+    e = http_post(&srv, HW_SAMPLE, "{\"include_hyper\": \"yes\"}");
+    expect_error(e, 400, "invalid_request", "include_hyper");
+    reply_free(&e);
+    free(plain);
+    hw_drawing_free(&d);
+    hw_drawing_free(&od);
+    hw_drawing_free(&sd);
+    reply_free(&r);
+    reply_free(&o);
+    reply_free(&v);
+    reply_free(&g);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name, void (*setup)(void), double timeout)
@@ -5208,6 +5524,12 @@ Suite *daemon_suite(void)
     tcase_add_test(tc, restart_keeps_the_listing_order);
     tcase_add_test(tc, idle_sessions_expire);
     tcase_add_test(tc, shutdown_ends_streams_with_reason_shutdown);
+
+    tc = tcase(s, "hyper activity", setup_hyper, 30);
+    tcase_add_test(tc, hyper_text_activity_per_character);
+    tcase_add_test(tc, hyper_text_as_svg);
+    tcase_add_test(tc, hyper_text_refusals);
+    tcase_add_test(tc, hyper_handwriting_activity_per_point);
 
     tc = tcase(s, "handwriting", setup_handwriting, 30);
     tcase_add_test(tc, hw_sample_draws_strokes_and_svg);

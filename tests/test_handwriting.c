@@ -225,7 +225,7 @@ START_TEST(drawing_is_deterministic_and_primed)
         int32_t n = 0;
         const stroke_line *prime = run == 3 ? &c.set.lines[0] : NULL;
         ck_assert_int_eq(hw_draw(&m, &st, &s, &pen, prime ? prime->pts : NULL, prime ? prime->npoints : 0,
-                                 &hp, &rng, out[run], &n, NULL, NULL, err), HYPER_OK);
+                                 &hp, &rng, out[run], &n, NULL, NULL, NULL, err), HYPER_OK);
         ck_assert_int_eq(n, 60);
         for (int k = 0; k < 60 * 3; k++)
             ck_assert(isfinite(out[run][k]));
@@ -243,7 +243,7 @@ START_TEST(drawing_is_deterministic_and_primed)
     hyper_rng rng;
     hyper_rng_seed(&rng, 1);
     int32_t n = 0;
-    ck_assert_int_eq(hw_draw(&m, &st, &s, &pen, NULL, 0, &hp, &rng, out[0], &n, NULL, NULL, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(hw_draw(&m, &st, &s, &pen, NULL, 0, &hp, &rng, out[0], &n, NULL, NULL, NULL, err), HYPER_ERR_ARG);
     ck_assert_msg(strstr(err, "bias") != NULL, "%s", err);
     model_state_free(&s);
     model_free(&m);

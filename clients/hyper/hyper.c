@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activity.h"
 #include "checkpoint.h"
 #include "fsutil.h"
 #include "handwriting.h"
@@ -402,7 +403,7 @@ static int cmd_handwrite(int argc, char **argv)
     hyper_rng_seed(&rng, hp.seed);
     int32_t n = 0, ns = 0;
     const stroke_line *pl = ps.n ? &ps.lines[0] : NULL;
-    st = hw_draw(&m, &stats, &s, &pen, pl ? pl->pts : NULL, pl ? pl->npoints : 0, &hp, &rng, pts, &n, NULL, NULL, err);
+    st = hw_draw(&m, &stats, &s, &pen, pl ? pl->pts : NULL, pl ? pl->npoints : 0, &hp, &rng, pts, &n, NULL, NULL, NULL, err);
     if (st != HYPER_OK) {
         rc = fail("handwrite", st, err);
         goto out;
@@ -453,7 +454,7 @@ out:
 
 static int cmd_sample(int argc, char **argv)
 {
-    const char *path = NULL, *prime = NULL;
+    const char *path = NULL, *prime = NULL, *hyper_svg = NULL;
     int64_t n = 500;
     sampler_params sp;
     sampler_params_default(&sp);
@@ -471,9 +472,10 @@ static int cmd_sample(int argc, char **argv)
         {"--seed", NULL, OPT_U64, &seed, "sampling seed (1)"},
         {"--threads", NULL, OPT_INT, &threads, "BLAS threads (1)"},
         {"--skip-unknown", NULL, OPT_FLAG, &skip_unknown, "drop prime characters outside the vocabulary"},
+        {"--hyper-svg", NULL, OPT_STR, &hyper_svg, "also write FILE: an SVG of the text coloured by hyper activity (hyper cells)"},
         {NULL, NULL, 0, NULL, NULL}};
     const char *usage = "hyper sample --model MODEL [--prime TEXT] [-n CHARS] [--temperature T] "
-                        "[--top-k K] [--top-p P] [--seed X]";
+                        "[--top-k K] [--top-p P] [--seed X] [--hyper-svg FILE]";
     if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
         return 2;
     if (!path) {
@@ -494,6 +496,14 @@ static int cmd_sample(int argc, char **argv)
     vocab v;
     if (load_charlm(path, &m, &v))
         return 1;
+    if (hyper_svg && !cell_is_hyper((cell_kind)m.cfg.cell)) {
+        fprintf(stderr, "hyper sample: --hyper-svg: the model is an %s, which has no hypernetwork "
+                        "(hyperlstm and lnhyperlstm cells have one)\n",
+                cell_kind_str((cell_kind)m.cfg.cell));
+        model_free(&m);
+        vocab_free(&v);
+        return 2;
+    }
     /* the serving kernel, so the CLI writes the same text as hyperd for the same seed */
     if ((st = model_pack(&m, half, err)) != HYPER_OK) {
         model_free(&m);
@@ -508,8 +518,11 @@ static int cmd_sample(int argc, char **argv)
     int rc = 0;
     model_state s = {0};
     model_step_ws *ws = NULL;
-    real *logits = NULL;
+    real *logits = NULL, *before = NULL;
     void *scratch = NULL;
+    float *act = NULL;          /* (n, 4) the activity of each character, for --hyper-svg */
+    char *text = NULL;          /* the text, for --hyper-svg */
+    size_t tlen = 0;
     if (st != HYPER_OK) {
         rc = fail(prime ? "--prime" : "sample", st, err);
         goto out;
@@ -523,7 +536,13 @@ static int cmd_sample(int argc, char **argv)
     ws = model_step_ws_new(&m.cfg, 1);
     logits = malloc((size_t)m.cfg.outputs * sizeof *logits);
     scratch = malloc(sampler_scratch_size(m.cfg.outputs));
-    if (st != HYPER_OK || !ws || !logits || !scratch || !ids) {
+    if (hyper_svg) {
+        before = malloc((size_t)m.cfg.hyper_units * sizeof *before);
+        act = malloc((size_t)(n > 0 ? n : 1) * 4 * sizeof *act);
+        text = malloc((size_t)(n > 0 ? n : 1) * 4 + 1);
+    }
+    if (st != HYPER_OK || !ws || !logits || !scratch || !ids ||
+        (hyper_svg && (!before || !act || !text))) {
         rc = fail("sample", HYPER_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -537,11 +556,33 @@ static int cmd_sample(int argc, char **argv)
         int len = vocab_decode(&v, id, buf);
         fwrite(buf, 1, (size_t)len, stdout);
         fflush(stdout);
+        if (hyper_svg)
+            memcpy(before, s.hh[0], (size_t)m.cfg.hyper_units * sizeof *before);
         model_step(&m, &s, ws, 1, &id, NULL, logits);
+        if (hyper_svg) { /* the change of layer 0's d_h as the model reads the character */
+            real a[4];
+            model_hyper_activity(&m, 0, before, s.hh[0], a);
+            for (int g = 0; g < 4; g++)
+                act[4 * k + g] = (float)a[g];
+            memcpy(text + tlen, buf, (size_t)len);
+            tlen += (size_t)len;
+        }
     }
     if (isatty(STDOUT_FILENO))
         printf("\n");
+    if (hyper_svg) {
+        char *doc = activity_text_svg(text, tlen, act, (size_t)n);
+        st = doc ? fs_write_atomic(hyper_svg, doc, strlen(doc), err) : HYPER_ERR_NOMEM;
+        if (st != HYPER_OK)
+            rc = fail("--hyper-svg", st, doc ? err : "out of memory");
+        else
+            fprintf(stderr, "wrote %s: %" PRId64 " characters coloured by hyper activity\n", hyper_svg, n);
+        free(doc);
+    }
 out:
+    free(before);
+    free(act);
+    free(text);
     free(ids);
     free(logits);
     free(scratch);

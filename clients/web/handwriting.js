@@ -2,6 +2,7 @@
 // canvas as it arrives (x, y absolute with y down; eos lifts the pen after its point),
 // scaled to fit; the same points saved as an SVG document.
 
+import { activityColour, activityRange, activityTotal, isHyper } from './activity.js';
 import { stream } from './api.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,7 +20,10 @@ const el = {
   canvas: $('hw-canvas'),
   empty: $('hw-empty'),
   status: $('hw-status'),
+  hyper: $('hw-hyper'),
 };
+
+const models = new Map();       // name → the model's entry in GET /v1/models
 
 // The smallest extent the view is scaled for (model units), so that the first few points
 // of a drawing are not blown up to fill the canvas.
@@ -28,7 +32,8 @@ const MIN_HEIGHT = 90;
 const INK = '#1d2352';
 const PEN = '#c2364e';
 
-let strokes = [];               // [[[x, y], ...], ...]
+let strokes = [];               // [[[x, y], ...], ...]; [x, y, activity] with include_hyper
+let range = activityRange();    // of the drawing's activities (empty: not coloured)
 let penUp = true;               // the next point starts a new stroke
 let running = null;             // AbortController
 let drawn = null;               // the final event of the last drawing
@@ -41,7 +46,13 @@ function showError(message) {
 
 function addPoint(p) {
   if (penUp) strokes.push([]);
-  strokes[strokes.length - 1].push([p.x, p.y]);
+  if (Array.isArray(p.hyper)) {
+    const a = activityTotal(p.hyper);
+    strokes[strokes.length - 1].push([p.x, p.y, a]);
+    range.add(a);
+  } else {
+    strokes[strokes.length - 1].push([p.x, p.y]);
+  }
   penUp = Boolean(p.eos);
   if (!frame) frame = requestAnimationFrame(draw);
 }
@@ -86,7 +97,17 @@ function draw() {
   ctx.lineWidth = Math.max(1.6, Math.min(3, s * 2.5));
   ctx.strokeStyle = INK;
   ctx.fillStyle = INK;
-  for (const stroke of strokes) {
+  for (const stroke of range.empty ? [] : strokes) { // each point's segment in its own colour
+    stroke.forEach(([x, y, a], i) => {
+      const [px, py] = stroke[i > 0 ? i - 1 : 0];
+      ctx.strokeStyle = activityColour(range.at(a));
+      ctx.beginPath();
+      ctx.moveTo(ox + px * s, oy + py * s);
+      ctx.lineTo(ox + x * s + (i > 0 ? 0 : 0.01), oy + y * s);
+      ctx.stroke();
+    });
+  }
+  for (const stroke of range.empty ? strokes : []) {
     ctx.beginPath();
     stroke.forEach(([x, y], i) => (i === 0 ? ctx.moveTo(ox + x * s, oy + y * s) : ctx.lineTo(ox + x * s, oy + y * s)));
     if (stroke.length === 1) { // a dot
@@ -116,10 +137,16 @@ function svgDocument() {
   const m = Math.max(w, h) * 0.03 + lw;
   const pxH = Math.min(Math.max((1000 * (h + 2 * m)) / (w + 2 * m), 20), 4000);
   const f = (v) => v.toFixed(2);
-  const paths = strokes.map((s) => {
-    const d = s.map(([x, y], i) => `${i === 0 ? 'M' : i === 1 ? ' L' : ' '}${f(x)} ${f(y)}`).join('');
-    return `<path d="${d}${s.length === 1 ? ' l0 0' : ''}"/>`;
-  });
+  const rgbHex = (c) => `#${c.match(/\d+/g).map((v) => Number(v).toString(16).padStart(2, '0')).join('')}`;
+  const paths = !range.empty
+    ? strokes.flatMap((s) => s.map(([x, y, a], i) => { // as hyperd's include_hyper SVG
+      const [px, py] = s[i > 0 ? i - 1 : 0];
+      return `<path stroke="${rgbHex(activityColour(range.at(a)))}" d="M${f(px)} ${f(py)} L${f(x)} ${f(y)}"/>`;
+    }))
+    : strokes.map((s) => {
+      const d = s.map(([x, y], i) => `${i === 0 ? 'M' : i === 1 ? ' L' : ' '}${f(x)} ${f(y)}`).join('');
+      return `<path d="${d}${s.length === 1 ? ' l0 0' : ''}"/>`;
+    });
   return `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" viewBox="${(b.x0 - m).toFixed(3)} ${(b.y0 - m).toFixed(3)} ${(w + 2 * m).toFixed(3)} ${(h + 2 * m).toFixed(3)}" width="1000" height="${pxH.toFixed(0)}">
 <g fill="none" stroke="black" stroke-width="${lw.toFixed(3)}" stroke-linecap="round" stroke-linejoin="round">
@@ -144,6 +171,9 @@ function setBusy(busy) {
   el.sample.disabled = busy || el.model.options.length === 0;
   el.stop.disabled = !busy;
   el.download.disabled = busy || strokes.length === 0;
+  const hyper = isHyper(models.get(el.model.value));
+  el.hyper.disabled = busy || !hyper;
+  el.hyper.parentElement.title = hyper ? '' : 'this model has no hypernetwork';
 }
 
 async function sample() {
@@ -153,6 +183,7 @@ async function sample() {
     return;
   }
   strokes = [];
+  range = activityRange();
   penUp = true;
   drawn = null;
   const ctl = new AbortController();
@@ -167,6 +198,7 @@ async function sample() {
     stream: true,
   };
   if (el.seed.value !== '') body.seed = Number(el.seed.value);
+  if (el.hyper.checked && isHyper(models.get(body.model))) body.include_hyper = true;
   el.status.textContent = 'drawing…';
   let n = 0;
   const t0 = performance.now();
@@ -198,8 +230,10 @@ async function sample() {
   }
 }
 
-export function setHandwritingModels(models) {
-  const hw = models.filter((m) => m.kind === 'handwriting');
+export function setHandwritingModels(list) {
+  const hw = list.filter((m) => m.kind === 'handwriting');
+  models.clear();
+  for (const m of hw) models.set(m.name, m);
   const keep = el.model.value;
   el.model.replaceChildren(
     ...hw.map((m) => {
@@ -216,6 +250,7 @@ export function setHandwritingModels(models) {
 
 export function selectHandwritingModel(name) {
   el.model.value = name;
+  if (!running) setBusy(false);
 }
 
 export function initHandwriting() {
@@ -226,6 +261,8 @@ export function initHandwriting() {
   el.sample.addEventListener('click', sample);
   el.stop.addEventListener('click', () => running?.abort());
   el.download.addEventListener('click', download);
+  el.model.addEventListener('change', () => { if (!running) setBusy(false); });
+  el.hyper.addEventListener('change', () => { if (!running) setBusy(false); });
   new ResizeObserver(() => { if (!frame) frame = requestAnimationFrame(draw); }).observe(el.canvas);
   setBusy(false);
 }

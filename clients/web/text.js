@@ -1,6 +1,7 @@
 // text.js — the Text panel: a session on a character model, its text streamed in as the
 // model writes it; continue, fork and reset the session.
 
+import { activityColour, activityRange, activityTotal, isHyper } from './activity.js';
 import { ApiError, call, sleep, stream } from './api.js';
 
 const $ = (id) => document.getElementById(id);
@@ -21,9 +22,13 @@ const el = {
   error: $('text-error'),
   output: $('text-output'),
   status: $('text-status'),
+  hyper: $('text-hyper'),
 };
 
-// The page's sessions: { n, id, model, parts: [{kind: 'prompt' | 'gen', text}], from }.
+const models = new Map();       // name → the model's entry in GET /v1/models
+
+// The page's sessions: { n, id, model, parts: [{kind: 'prompt' | 'gen', text, act}], from };
+// act, when the part was generated with include_hyper: the activity of each character.
 // The server keeps the state; the page keeps the text (the API never returns it).
 const sessions = [];
 let current = null;
@@ -42,6 +47,9 @@ function setStatus(message) {
 function setBusy(busy) {
   el.generate.disabled = busy || el.model.options.length === 0;
   for (const b of [el.cont, el.fork, el.reset]) b.disabled = busy || !current;
+  const hyper = isHyper(models.get(el.model.value));
+  el.hyper.disabled = busy || !hyper;
+  el.hyper.parentElement.title = hyper ? '' : 'this model has no hypernetwork';
   el.stop.disabled = !busy;
   el.output.setAttribute('aria-busy', String(busy));
 }
@@ -86,20 +94,48 @@ function render() {
     ...current.parts.map((part) => {
       const span = document.createElement('span');
       span.className = part.kind;
-      span.textContent = part.text;
+      if (part.act) {
+        const range = activityRange();
+        for (const a of part.act) if (a) range.add(activityTotal(a));
+        [...part.text].forEach((ch, i) => span.append(charSpan(ch, part.act[i], range)));
+      } else {
+        span.textContent = part.text;
+      }
       return span;
     }),
   );
 }
 
+// One character coloured by its activity a, placed in range (an activityRange).
+function charSpan(ch, a, range) {
+  const c = document.createElement('span');
+  c.className = 'act';
+  c.textContent = ch;
+  if (a) {
+    c.style.color = activityColour(range.at(activityTotal(a)));
+    c.title = `hyper activity i ${a[0].toFixed(3)}, g ${a[1].toFixed(3)}, f ${a[2].toFixed(3)}, o ${a[3].toFixed(3)}`;
+  }
+  return c;
+}
+
 let counted = 0;                // when the counts were last shown (ms)
 
 // Appends streamed text to the last part, scrolling along when the reader is at the bottom.
-function append(text) {
+function append(text, hyper) {
   const atBottom = el.output.scrollHeight - el.output.scrollTop - el.output.clientHeight < 24;
   const part = current.parts[current.parts.length - 1];
   part.text += text;
-  live.appendData(text);
+  if (part.act) { // coloured against the range so far; render() recolours at the end
+    part.range ??= activityRange();
+    [...text].forEach((ch, i) => {
+      const a = Array.isArray(hyper) ? hyper[i] : null;
+      part.act.push(a);
+      if (a) part.range.add(activityTotal(a));
+      live.parentNode.append(charSpan(ch, a, part.range));
+    });
+  } else {
+    live.appendData(text);
+  }
   if (atBottom) el.output.scrollTop = el.output.scrollHeight;
   if (performance.now() - counted > 200) {
     counted = performance.now();
@@ -108,8 +144,8 @@ function append(text) {
   }
 }
 
-function startPart() {
-  current.parts.push({ kind: 'gen', text: '' });
+function startPart(hyper) {
+  current.parts.push(hyper ? { kind: 'gen', text: '', act: [] } : { kind: 'gen', text: '' });
   if (current.parts.length === 1) el.output.replaceChildren();
   const span = document.createElement('span');
   span.className = 'gen';
@@ -172,20 +208,23 @@ async function generate(fresh) {
     };
     if (el.seed.value !== '') body.seed = Number(el.seed.value);
     if (fresh && el.prompt.value) body.prompt = el.prompt.value;
+    const hyper = el.hyper.checked && isHyper(models.get(current.model));
+    if (hyper) body.include_hyper = true;
     before = current.parts.length;
     if (body.prompt) current.parts.push({ kind: 'prompt', text: body.prompt });
     render();
-    startPart();
+    startPart(hyper);
     setStatus('writing…');
     let done = null;
     const t0 = performance.now();
     await retryBusy(() =>
       stream('POST', `/v1/sessions/${current.id}/generate`, body, (ev) => {
-        if (typeof ev.text === 'string') append(ev.text);
+        if (typeof ev.text === 'string') append(ev.text, ev.hyper);
         if (ev.done) done = ev;
       }, { signal: ctl.signal }),
     );
     if (!done) throw new Error('the stream ended early: the connection to hyperd was lost');
+    if (hyper) render(); // every character against the largest activity of the text
     const t = done.timings || {};
     const rate = t.chars_per_second ? `${Math.round(t.chars_per_second)} chars/s` : '';
     const first = t.first_char_ms != null ? `first character after ${Math.round(t.first_char_ms)} ms` : '';
@@ -243,8 +282,10 @@ async function reset() {
 }
 
 // Fills the model picker with the character models (keeping the choice when it is still there).
-export function setTextModels(models, defaultName) {
-  const textModels = models.filter((m) => m.kind !== 'handwriting');
+export function setTextModels(list, defaultName) {
+  const textModels = list.filter((m) => m.kind !== 'handwriting');
+  models.clear();
+  for (const m of textModels) models.set(m.name, m);
   const keep = el.model.value;
   el.model.replaceChildren(
     ...textModels.map((m) => {

@@ -204,6 +204,20 @@ async function checkText(page) {
   assert.match(refused, /U\+2603/, `the refusal names the character: ${refused}`);
   assert.equal(await page.$$eval('#text-output .prompt, #text-output .gen', (s) => s.length), 0);
   log(`text: refused: ${refused}`);
+
+  // coloured by hyper activity: a character span each, in more than one colour
+  await page.fill('#text-prompt', 'The ');
+  await page.fill('#text-max', '150');
+  await page.check('#text-hyper');
+  await page.click('#text-generate');
+  await page.waitForFunction(() => /150 characters \(/.test(document.getElementById('text-status').textContent),
+    null, { timeout: 60_000 });
+  const colours = await page.$$eval('#text-output .gen .act', (s) => s.map((c) => c.style.color));
+  assert.equal(colours.length, 150, 'a coloured span per generated character');
+  assert.ok(new Set(colours).size > 3, `the characters differ in colour (${new Set(colours).size} colours)`);
+  await shot(page, 'text-hyper');
+  await page.uncheck('#text-hyper');
+  log(`text: coloured by hyper activity, ${new Set(colours).size} colours`);
 }
 
 async function checkHandwriting(page) {
@@ -241,6 +255,20 @@ async function checkHandwriting(page) {
   const svg = readFileSync(await download.path(), 'utf8');
   assert.match(svg, /^<\?xml[^]*<svg [^]*<path d="M/, 'Download SVG gives an SVG document of the strokes');
   log(`handwriting: downloaded ${download.suggestedFilename()} (${svg.length} bytes)`);
+
+  // coloured by hyper activity: the download's segments carry their colours
+  await page.check('#hw-hyper');
+  await page.fill('#hw-points', '200');
+  await page.click('#hw-sample');
+  await page.waitForFunction(() => /200 points \(/.test(document.getElementById('hw-status').textContent),
+    null, { timeout: 60_000 });
+  assert.ok(await inkPixels(page, '#hw-canvas') > 0, 'the coloured drawing has ink');
+  await shot(page, 'handwriting-hyper');
+  const [coloured] = await Promise.all([page.waitForEvent('download'), page.click('#hw-download')]);
+  const csvg = readFileSync(await coloured.path(), 'utf8');
+  assert.equal((csvg.match(/<path stroke="#[0-9a-f]{6}"/g) || []).length, 200, 'a coloured segment per point');
+  await page.uncheck('#hw-hyper');
+  log('handwriting: coloured by hyper activity');
 }
 
 async function checkTraining(page) {
