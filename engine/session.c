@@ -300,7 +300,8 @@ size_t session_store_restore(session_store *st, registry *reg)
         if (len != SESSION_ID_LEN + 5 || strcmp(de->d_name + SESSION_ID_LEN, ".json") != 0)
             continue;
         char path[1100];
-        snprintf(path, sizeof path, "%s/%s", st->dir, de->d_name);
+        /* d_name is SESSION_ID_LEN + 5 bytes here, as the check above made sure */
+        snprintf(path, sizeof path, "%s/%.*s", st->dir, SESSION_ID_LEN + 5, de->d_name);
         json_error_t jerr;
         json_t *j = json_load_file(path, 0, &jerr);
         if (!j) {

@@ -5330,12 +5330,11 @@ START_TEST(hyper_text_activity_per_character)
         stream_free(&s);
     }
     free(plain);
-    reply_free(&r);
-
     /* a stop string: an activity for each character of the text that is left */
+    char stop[3] = {text[40], text[41], 0}; /* text lives in r */
+    reply_free(&r);
     char d[ID_LEN + 1];
     session_new(&srv, 7, d);
-    char stop[3] = {text[40], text[41], 0};
     reply t = http_postf(&srv, at(d, "/generate").s, "{s:i, s:s, s:b}", "max_chars", CHARS,
                          "stop", stop, "include_hyper", 1);
     expect_status(t, 200);
