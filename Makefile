@@ -151,6 +151,7 @@ test: deps
 	HYPER=$(BUILD)/hyper tests/test_cli.sh
 	HYPER=$(BUILD)/hyper HYPERD=$(BUILD)/hyperd tests/test_cli_remote.sh
 	BUILD=$(BUILD) tests/test_dockerfile.sh
+	$(MAKE) --no-print-directory experiments-smoke
 	$(MAKE) --no-print-directory web-test
 
 check: test
@@ -178,6 +179,17 @@ models-handwriting: deps $(BUILD)/hyper $(CORPUS)
 	$(BUILD)/hyper eval --model models/handwriting.safetensors --data synthetic:$(HW_LINES) --held-out 0.05
 	for b in 0 1 3; do $(BUILD)/hyper handwrite --model models/handwriting.safetensors --bias $$b \
 	  --seed 1 -n 700 --out docs/img/handwriting-bias$$b.svg; done
+
+# The cell comparison of issue 7 (docs/results.md): lstm, lnlstm, hyperlstm, lnhyperlstm character
+# models and lstm, hyperlstm, lnhyperlstm handwriting models, matched sizes, 2 seeds, about 33 min on
+# 2 cores; tables and SVGs in docs/experiments/.  The smoke version (part of `make test`): tiny
+# models, a few steps, the same script, into $(BUILD)/experiments-smoke/.
+.PHONY: experiments experiments-smoke
+experiments: deps $(BUILD)/hyper $(CORPUS)
+	HYPER=$(BUILD)/hyper CORPUS=$(CORPUS) bench/experiments.sh --full --out docs/experiments
+
+experiments-smoke: $(BUILD)/hyper $(CORPUS)
+	HYPER=$(BUILD)/hyper CORPUS=$(CORPUS) bench/experiments.sh --smoke --out $(BUILD)/experiments-smoke
 
 bench: deps
 	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps
