@@ -1173,8 +1173,7 @@ hyper_status dataset_upload_commit(dataset_upload *up, dataset_info *out, char *
         items = up->tc.chars;
     } else {
         /* a part is parsed whole: its size was capped at DATASET_STROKES_PART_MAX */
-        /* (read_file refuses a file of exactly its limit: it cannot tell the end there) */
-        if (fs_read_file(up->tmp, (size_t)up->max + 1, 0, &body, &blen, sub) != HYPER_OK)
+        if (fs_read_file(up->tmp, (size_t)up->max, 0, &body, &blen, sub) != HYPER_OK)
             rc = hyper_fail(err, HYPER_ERR_IO, "cannot read the upload back: %s", sub);
         else if ((int64_t)blen != up->bytes)
             rc = hyper_fail(err, HYPER_ERR_IO, "the upload changed on disk while it was stored");
@@ -1367,7 +1366,7 @@ hyper_status dataset_load_strokes(dataset_store *st, const char *name, double va
         size_t len = 0;
         part_file(file, sizeof file, k, formats[k - 1]);
         snprintf(label, sizeof label, "dataset '%s' %s", name, file);
-        rc = fs_read_file(ds_path(path, st, name, file), (size_t)DATASET_STROKES_PART_MAX + 1, 0, &body, &len, err);
+        rc = fs_read_file(ds_path(path, st, name, file), (size_t)DATASET_STROKES_PART_MAX, 0, &body, &len, err);
         if (rc == HYPER_OK)
             rc = formats[k - 1] == 'x' ? strokes_parse_iam(&lines, body, len, label, err)
                                        : strokes_parse_json(&lines, body, len, label, err);

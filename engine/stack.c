@@ -461,13 +461,11 @@ double model_forward_charlm(const model *m, model_state *s, model_train_ws *ws,
                             const int32_t *ids, const int32_t *targets,
                             const dropout_spec *drop)
 {
-    const int O = m->cfg.outputs, N = m->cfg.units;
+    const int O = m->cfg.outputs;
     const size_t rows = (size_t)ws->T * ws->B;
     const real *htop = model_forward_stack(m, s, ws, ids, NULL, drop);
     real *p = ws->probs;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(p + r * O, m->p.b, (size_t)O * sizeof(real));
-    mmw(m, m->p.W, (int)rows, O, N, htop, N, 1, p, O);
+    model_logits(m, htop, (int32_t)rows, p);
     ws->targets = targets;
     double loss = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -513,13 +511,11 @@ double model_forward_strokes(const model *m, model_state *s, model_train_ws *ws,
                              const float *targets, const float *mask, const dropout_spec *drop,
                              double *stream_loss)
 {
-    const int O = m->cfg.outputs, N = m->cfg.units, B = ws->B, M = mdn_mixtures(O);
+    const int O = m->cfg.outputs, B = ws->B, M = mdn_mixtures(O);
     const size_t rows = (size_t)ws->T * B;
     const real *htop = model_forward_stack(m, s, ws, NULL, x, drop);
     real *y = ws->probs;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(y + r * O, m->p.b, (size_t)O * sizeof(real));
-    mmw(m, m->p.W, (int)rows, O, N, htop, N, 1, y, O);
+    model_logits(m, htop, (int32_t)rows, y);
     ws->ptargets = targets;
     ws->pmask = mask;
     double loss = 0;
