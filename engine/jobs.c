@@ -31,6 +31,7 @@
 #include "linalg.h"
 #include "mdn.h"
 #include "registry.h"
+#include "strbuf.h"
 
 #define JOB_DIR_MAX 512             /* the jobs and models directories */
 #define JOB_PATH_MAX 1024           /* any file under them */
@@ -170,21 +171,28 @@ static int history_push(job *j, const job_point *p)
     return 0;
 }
 
+/* One report as a line of ID/history.jsonl (new; NULL when out of memory). */
+static char *point_line(const job_point *p)
+{
+    json_t *o = point_json(p);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    return line;
+}
+
 /* Appends one report to ID/history.jsonl (a line per report; a torn last line from a crash
  * is skipped when it is read back). */
 static void history_append(const job_runner *r, const job *j, const job_point *p)
 {
     char path[JOB_PATH_MAX];
     job_path(r, j->info.id, "history.jsonl", path, sizeof path);
-    json_t *o = point_json(p);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *line = point_line(p);
     FILE *f = line ? fopen(path, "a") : NULL;
     if (f) {
         fprintf(f, "%s\n", line);
         fclose(f);
     }
     free(line);
-    json_decref(o);
 }
 
 /* Rewrites the history file with the points kept (after a resume drops those past the
@@ -193,24 +201,20 @@ static void history_rewrite(const job_runner *r, const job *j)
 {
     char path[JOB_PATH_MAX];
     job_path(r, j->info.id, "history.jsonl", path, sizeof path);
-    size_t cap = 256 * (j->nhist + 1), len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return;
+    strbuf b;
+    strbuf_init(&b);
     for (size_t k = 0; k < j->nhist; k++) {
-        json_t *o = point_json(&j->hist[k]);
-        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-        size_t n = line ? strlen(line) : 0;
-        if (line && len + n + 1 < cap) {
-            memcpy(buf + len, line, n);
-            buf[len + n] = '\n';
-            len += n + 1;
-        }
+        char *line = point_line(&j->hist[k]);
+        if (line)
+            strbuf_printf(&b, "%s\n", line);
+        else
+            b.failed = 1;
         free(line);
-        json_decref(o);
     }
-    fs_write_atomic(path, buf, len, NULL);
-    free(buf);
+    char *text = strbuf_take(&b);
+    if (text)
+        fs_write_atomic(path, text, strlen(text), NULL);
+    free(text);
 }
 
 static int point_from_json(const json_t *o, job_point *p)
