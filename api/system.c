@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "strbuf.h"
 #include "scheduler.h"
 
 #define METRICS_MAX_SERIES 256
@@ -75,36 +76,6 @@ void api_ready(const api_request *req, api_reply *rep)
 
 /* ---- /metrics: Prometheus text format ------------------------------------------------ */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
-static void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *sb, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(sb->buf ? sb->buf + sb->len : NULL, sb->buf ? sb->cap - sb->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (sb->buf && sb->len + (size_t)n < sb->cap) {
-            sb->len += (size_t)n;
-            return;
-        }
-        size_t cap = sb->cap ? sb->cap * 2 : 4096;
-        while (cap < sb->len + (size_t)n + 1)
-            cap *= 2;
-        char *b = realloc(sb->buf, cap);
-        if (!b)
-            return;
-        sb->buf = b;
-        sb->cap = cap;
-    }
-}
-
 static long resident_bytes(void)
 {
     long pages = 0, rss = 0;
@@ -120,49 +91,50 @@ static long resident_bytes(void)
 void api_metrics_get(const api_request *req, api_reply *rep)
 {
     api_app *app = req->app;
-    strbuf sb = {NULL, 0, 0};
-    sb_printf(&sb, "# HELP hyperd_requests_total HTTP requests by route and status.\n"
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_printf(&sb, "# HELP hyperd_requests_total HTTP requests by route and status.\n"
                    "# TYPE hyperd_requests_total counter\n");
     api_metrics *m = app->metrics;
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < m->n; i++)
-        sb_printf(&sb, "hyperd_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+        strbuf_printf(&sb, "hyperd_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                   m->series[i].route, m->series[i].status, (unsigned long long)m->series[i].count);
     pthread_mutex_unlock(&m->mu);
 
-    sb_printf(&sb, "# HELP hyperd_sessions_active Sessions held by the server.\n"
+    strbuf_printf(&sb, "# HELP hyperd_sessions_active Sessions held by the server.\n"
                    "# TYPE hyperd_sessions_active gauge\nhyperd_sessions_active %zu\n",
               session_count(app->sessions));
-    sb_printf(&sb, "# HELP hyperd_chars_generated_total Characters generated.\n"
+    strbuf_printf(&sb, "# HELP hyperd_chars_generated_total Characters generated.\n"
                    "# TYPE hyperd_chars_generated_total counter\n");
     int nm = registry_count(app->models);
     sched_stats *st = calloc((size_t)(nm ? nm : 1), sizeof *st);
     for (int i = 0; i < nm && st; i++)
         scheduler_stats(registry_at(app->models, i)->sched, &st[i]);
     for (int i = 0; i < nm && st; i++)
-        sb_printf(&sb, "hyperd_chars_generated_total{model=\"%s\"} %llu\n",
+        strbuf_printf(&sb, "hyperd_chars_generated_total{model=\"%s\"} %llu\n",
                   registry_at(app->models, i)->name, (unsigned long long)st[i].chars);
-    sb_printf(&sb, "# HELP hyperd_generations_active Requests being stepped.\n"
+    strbuf_printf(&sb, "# HELP hyperd_generations_active Requests being stepped.\n"
                    "# TYPE hyperd_generations_active gauge\n");
     for (int i = 0; i < nm && st; i++)
-        sb_printf(&sb, "hyperd_generations_active{model=\"%s\"} %d\n",
+        strbuf_printf(&sb, "hyperd_generations_active{model=\"%s\"} %d\n",
                   registry_at(app->models, i)->name, st[i].active);
-    sb_printf(&sb, "# HELP hyperd_batch_size Streams stepped together per scheduler step.\n"
+    strbuf_printf(&sb, "# HELP hyperd_batch_size Streams stepped together per scheduler step.\n"
                    "# TYPE hyperd_batch_size histogram\n");
     for (int i = 0; i < nm && st; i++) {
         const char *name = registry_at(app->models, i)->name;
         uint64_t cum = 0;
         for (int b = 0; b < SCHED_BATCH_BUCKETS; b++) {
             cum += st[i].batch_hist[b];
-            sb_printf(&sb, "hyperd_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", name, 1 << b,
+            strbuf_printf(&sb, "hyperd_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", name, 1 << b,
                       (unsigned long long)cum);
         }
-        sb_printf(&sb, "hyperd_batch_size_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name,
+        strbuf_printf(&sb, "hyperd_batch_size_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name,
                   (unsigned long long)cum);
-        sb_printf(&sb, "hyperd_batch_size_sum{model=\"%s\"} %llu\nhyperd_batch_size_count{model=\"%s\"} %llu\n",
+        strbuf_printf(&sb, "hyperd_batch_size_sum{model=\"%s\"} %llu\nhyperd_batch_size_count{model=\"%s\"} %llu\n",
                   name, (unsigned long long)st[i].batch_rows, name, (unsigned long long)st[i].steps);
     }
-    sb_printf(&sb, "# HELP hyperd_step_seconds Time of one batched step.\n"
+    strbuf_printf(&sb, "# HELP hyperd_step_seconds Time of one batched step.\n"
                    "# TYPE hyperd_step_seconds histogram\n");
     for (int i = 0; i < nm && st; i++) {
         const char *name = registry_at(app->models, i)->name;
@@ -170,26 +142,28 @@ void api_metrics_get(const api_request *req, api_reply *rep)
         for (int b = 0; b < SCHED_STEP_BUCKETS; b++) {
             cum += st[i].step_us_hist[b];
             if (b < SCHED_STEP_BUCKETS - 1)
-                sb_printf(&sb, "hyperd_step_seconds_bucket{model=\"%s\",le=\"%g\"} %llu\n", name,
+                strbuf_printf(&sb, "hyperd_step_seconds_bucket{model=\"%s\",le=\"%g\"} %llu\n", name,
                           sched_step_bounds_us[b] * 1e-6, (unsigned long long)cum);
             else
-                sb_printf(&sb, "hyperd_step_seconds_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name,
+                strbuf_printf(&sb, "hyperd_step_seconds_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name,
                           (unsigned long long)cum);
         }
-        sb_printf(&sb, "hyperd_step_seconds_sum{model=\"%s\"} %.6f\nhyperd_step_seconds_count{model=\"%s\"} %llu\n",
+        strbuf_printf(&sb, "hyperd_step_seconds_sum{model=\"%s\"} %.6f\nhyperd_step_seconds_count{model=\"%s\"} %llu\n",
                   name, st[i].step_us_sum * 1e-6, name, (unsigned long long)st[i].steps);
     }
     free(st);
-    sb_printf(&sb, "# HELP process_resident_memory_bytes Resident memory size.\n"
+    strbuf_printf(&sb, "# HELP process_resident_memory_bytes Resident memory size.\n"
                    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
               resident_bytes());
-    if (!sb.buf) {
+    const size_t len = sb.len;
+    char *text = strbuf_take(&sb);
+    if (!text) {
         api_error(rep, 500, "out of memory");
         return;
     }
     rep->status = 200;
-    rep->body = sb.buf;
-    rep->body_len = sb.len;
+    rep->body = text;
+    rep->body_len = len;
     rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

@@ -216,16 +216,17 @@ static hyper_status check_save_args(const model *m, const ckpt_kv *meta, int nme
     if (nmeta < 0 || nmeta > CHECKPOINT_MAX_META || (nmeta > 0 && !meta))
         return hyper_fail(err, HYPER_ERR_ARG, "%d metadata entries: at most %d are allowed",
                           nmeta, CHECKPOINT_MAX_META);
-    if (nextra < 0 || nextra > CHECKPOINT_MAX_EXTRA || (nextra > 0 && !extra))
+    const int max_extra = m ? CHECKPOINT_MAX_EXTRA : CHECKPOINT_MAX_TENSORS;
+    if (nextra < 0 || nextra > max_extra || (nextra > 0 && !extra))
         return hyper_fail(err, HYPER_ERR_ARG, "%d extra tensors: at most %d are allowed",
-                          nextra, CHECKPOINT_MAX_EXTRA);
+                          nextra, max_extra);
     for (int i = 0; i < nmeta; i++) {
         const char *k = meta[i].key;
         if (!k || !*k || !meta[i].value)
             return hyper_fail(err, HYPER_ERR_ARG, "metadata entry %d has no key or value", i);
         if (!valid_utf8(k) || !valid_utf8(meta[i].value))
             return hyper_fail(err, HYPER_ERR_ARG, "metadata entry %d is not valid UTF-8", i);
-        if (is_reserved_key(k))
+        if (m ? is_reserved_key(k) : (strcmp(k, "format") == 0 || strcmp(k, "format_version") == 0))
             return hyper_fail(err, HYPER_ERR_ARG,
                               "metadata key \"%s\" is written by the checkpoint itself", k);
         for (int j = 0; j < i; j++)
@@ -238,7 +239,7 @@ static hyper_status check_save_args(const model *m, const ckpt_kv *meta, int nme
             return hyper_fail(err, HYPER_ERR_ARG, "extra tensor %d has no usable name", i);
         if (!valid_utf8(t->name))
             return hyper_fail(err, HYPER_ERR_ARG, "extra tensor %d: name is not valid UTF-8", i);
-        for (int p = 0; p < m->nparams; p++)
+        for (int p = 0; m && p < m->nparams; p++)
             if (strcmp(t->name, m->table[p].name) == 0)
                 return hyper_fail(err, HYPER_ERR_ARG,
                                   "extra tensor \"%s\" has the name of a model parameter",
@@ -278,15 +279,17 @@ static hyper_status build_header(const model *m, const vocab *v, const ckpt_kv *
                                  const ckpt_tensor *extra, int nextra, json_t **out, char *err)
 {
     json_t *root = json_object(), *md = json_object();
-    const model_config *c = &m->cfg;
     int rc = !root || !md || json_object_set(root, "__metadata__", md) ||
              set_string(md, "format", FORMAT_NAME) ||
-             set_string(md, "format_version", FORMAT_VERSION) ||
-             set_string(md, "cell", cell_kind_str((cell_kind)c->cell));
-    for (int i = 0; !rc && i < NCONFIG_INTS; i++)
-        rc = set_int(md, config_ints[i].key,
-                     *(const int32_t *)((const char *)c + config_ints[i].offset));
-    rc = rc || set_int(md, "param_count", (long long)m->size);
+             set_string(md, "format_version", FORMAT_VERSION);
+    if (m) {
+        const model_config *c = &m->cfg;
+        rc = rc || set_string(md, "cell", cell_kind_str((cell_kind)c->cell));
+        for (int i = 0; !rc && i < NCONFIG_INTS; i++)
+            rc = set_int(md, config_ints[i].key,
+                         *(const int32_t *)((const char *)c + config_ints[i].offset));
+        rc = rc || set_int(md, "param_count", (long long)m->size);
+    }
     if (!rc && v) {
         size_t len = 0;
         char *s = vocab_to_utf8(v, &len);
@@ -297,7 +300,7 @@ static hyper_status build_header(const model *m, const vocab *v, const ckpt_kv *
         rc = set_string(md, meta[i].key, meta[i].value);
 
     size_t off = 0;
-    for (int p = 0; !rc && p < m->nparams; p++) {
+    for (int p = 0; !rc && m && p < m->nparams; p++) {
         const param_info *pi = &m->table[p];
         rc = json_object_set_new(root, pi->name,
                                  tensor_json(pi->ndim, pi->shape, off, off + 4 * pi->size));
@@ -319,9 +322,10 @@ static hyper_status build_header(const model *m, const vocab *v, const ckpt_kv *
     return HYPER_OK;
 }
 
-hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
-                             const ckpt_kv *meta, int nmeta,
-                             const ckpt_tensor *extra, int nextra, char *err)
+/* Writes a file of m's parameters (m may be NULL) and the extra tensors, atomically. */
+static hyper_status write_file(const char *path, const model *m, const vocab *v,
+                               const ckpt_kv *meta, int nmeta,
+                               const ckpt_tensor *extra, int nextra, char *err)
 {
     hyper_status st = HYPER_OK;
     json_t *root = NULL;
@@ -329,10 +333,6 @@ hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
     unsigned char *buf = NULL;
     int fd = -1, created = 0;
 
-    if (!path || !*path || !m || !m->block)
-        return hyper_fail(err, HYPER_ERR_ARG, "checkpoint_save: no path or no model");
-    if ((st = model_config_check(&m->cfg, err)) != HYPER_OK)
-        return st;
     if ((st = check_save_args(m, meta, nmeta, extra, nextra, err)) != HYPER_OK)
         return st;
     if ((st = build_header(m, v, meta, nmeta, extra, nextra, &root, err)) != HYPER_OK)
@@ -370,7 +370,7 @@ hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
     if (fs_write_all(fd, len8, 8) || fs_write_all(fd, header, hlen) ||
         fs_write_all(fd, "        ", padded - hlen))
         goto io_error;
-    for (int p = 0; p < m->nparams; p++)
+    for (int p = 0; m && p < m->nparams; p++)
         if (write_reals(fd, m->block + m->table[p].offset, m->table[p].size, buf))
             goto io_error;
     for (int i = 0; i < nextra; i++)
@@ -403,6 +403,26 @@ out:
     free(header);
     json_decref(root);
     return st;
+}
+
+hyper_status checkpoint_save(const char *path, const model *m, const vocab *v,
+                             const ckpt_kv *meta, int nmeta,
+                             const ckpt_tensor *extra, int nextra, char *err)
+{
+    if (!path || !*path || !m || !m->block)
+        return hyper_fail(err, HYPER_ERR_ARG, "checkpoint_save: no path or no model");
+    hyper_status st = model_config_check(&m->cfg, err);
+    if (st != HYPER_OK)
+        return st;
+    return write_file(path, m, v, meta, nmeta, extra, nextra, err);
+}
+
+hyper_status checkpoint_save_tensors(const char *path, const ckpt_kv *meta, int nmeta,
+                                     const ckpt_tensor *tensors, int ntensors, char *err)
+{
+    if (!path || !*path)
+        return hyper_fail(err, HYPER_ERR_ARG, "checkpoint_save_tensors: no path");
+    return write_file(path, NULL, NULL, meta, nmeta, tensors, ntensors, err);
 }
 
 /* ======================================================================================
@@ -558,12 +578,11 @@ static hyper_status parse_entries(checkpoint *ck, char *err)
     return st;
 }
 
-/* Checks __metadata__ (all strings, a known format) and reads the model config from it. */
+/* Checks __metadata__: all strings, a known format. */
 static hyper_status parse_metadata(checkpoint *ck, char *err)
 {
     const char *path = ck->path, *key;
     json_t *val;
-    char msg[HYPER_ERRMSG_MAX];
 
     ck->meta = json_object_get(ck->header, "__metadata__");
     if (!ck->meta)
@@ -584,7 +603,14 @@ static hyper_status parse_metadata(checkpoint *ck, char *err)
         return hyper_fail(err, HYPER_ERR_FORMAT,
                           "%s: format_version \"%s\" is not supported (this build reads \"%s\")",
                           path, ver, FORMAT_VERSION);
+    return HYPER_OK;
+}
 
+/* Reads the model config from the metadata. */
+static hyper_status parse_config(checkpoint *ck, char *err)
+{
+    const char *path = ck->path;
+    char msg[HYPER_ERRMSG_MAX];
     model_config *c = &ck->cfg;
     const char *cell = checkpoint_meta(ck, "cell");
     cell_kind kind;
@@ -664,7 +690,8 @@ static hyper_status read_vocab(const checkpoint *ck, vocab *v, char *err)
     return HYPER_OK;
 }
 
-hyper_status checkpoint_open(const char *path, checkpoint **out, char *err)
+/* Maps and checks a file; with model, also its LSTM config, parameters and vocabulary. */
+static hyper_status open_file(const char *path, checkpoint **out, int model, char *err)
 {
     hyper_status st = HYPER_OK;
     checkpoint *ck = NULL;
@@ -740,12 +767,14 @@ hyper_status checkpoint_open(const char *path, checkpoint **out, char *err)
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto out;
     }
-    if ((st = parse_entries(ck, err)) != HYPER_OK || (st = parse_metadata(ck, err)) != HYPER_OK ||
-        (st = check_params(ck, err)) != HYPER_OK)
+    if ((st = parse_entries(ck, err)) != HYPER_OK || (st = parse_metadata(ck, err)) != HYPER_OK)
         goto out;
-    if ((st = read_vocab(ck, &v, err)) != HYPER_OK)
-        goto out;
-    vocab_free(&v);
+    if (model) {
+        if ((st = parse_config(ck, err)) != HYPER_OK || (st = check_params(ck, err)) != HYPER_OK ||
+            (st = read_vocab(ck, &v, err)) != HYPER_OK)
+            goto out;
+        vocab_free(&v);
+    }
 
 out:
     if (fd >= 0)
@@ -756,6 +785,16 @@ out:
     }
     *out = ck;
     return HYPER_OK;
+}
+
+hyper_status checkpoint_open(const char *path, checkpoint **out, char *err)
+{
+    return open_file(path, out, 1, err);
+}
+
+hyper_status checkpoint_open_tensors(const char *path, checkpoint **out, char *err)
+{
+    return open_file(path, out, 0, err);
 }
 
 void checkpoint_close(checkpoint *ck)

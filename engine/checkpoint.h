@@ -72,6 +72,16 @@ hyper_status checkpoint_read_tensor(const checkpoint *ck, const char *name, real
 /* 1 when the file holds a tensor of that name. */
 int checkpoint_has_tensor(const checkpoint *ck, const char *name);
 
+/* ---- files of other models (classifier.h) ------------------------------------------------
+ * The same format without an LSTM config: the format keys, the caller's metadata and
+ * tensors (at most CHECKPOINT_MAX_TENSORS).  Opening checks the file (header, offsets,
+ * metadata strings, format) but no model config; checkpoint_meta and
+ * checkpoint_read_tensor read it, and checkpoint_config gives an all-zero config. */
+#define CHECKPOINT_MAX_TENSORS 64
+hyper_status checkpoint_save_tensors(const char *path, const ckpt_kv *meta, int nmeta,
+                                     const ckpt_tensor *tensors, int ntensors, char *err);
+hyper_status checkpoint_open_tensors(const char *path, checkpoint **out, char *err);
+
 /* Convenience: open, load model and vocab, close. */
 hyper_status checkpoint_load(const char *path, model *m, vocab *v, char *err);
 

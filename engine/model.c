@@ -278,13 +278,13 @@ identity:
             w[i * stride + k] = i == k;
 }
 
-void model_init(model *m, uint64_t seed)
+void param_table_init(const param_info *table, int n, real *block, uint64_t seed)
 {
     hyper_rng rng;
     hyper_rng_seed(&rng, seed);
-    for (int i = 0; i < m->nparams; i++) {
-        const param_info *p = &m->table[i];
-        real *w = m->block + p->offset;
+    for (int i = 0; i < n; i++) {
+        const param_info *p = &table[i];
+        real *w = block + p->offset;
         switch (p->init) {
         case INIT_ZERO:
             memset(w, 0, p->size * sizeof *w);
@@ -309,6 +309,8 @@ void model_init(model *m, uint64_t seed)
         }
     }
 }
+
+void model_init(model *m, uint64_t seed) { param_table_init(m->table, m->nparams, m->block, seed); }
 
 /* ---- state ----------------------------------------------------------------------------- */
 

@@ -154,6 +154,9 @@ void model_free(model *m);
 hyper_status model_pack(model *m, int half, char *err);
 /* Initialises every weight as Appendix A.2.3 / supercell say, from the given seed. */
 void model_init(model *m, uint64_t seed);
+/* Fills a flat block laid out by any parameter table as each entry's init says (what
+ * model_init does for a model's own table; the classifiers use it for theirs). */
+void param_table_init(const param_info *table, int n, real *block, uint64_t seed);
 
 /* ---- state ------------------------------------------------------------------------------
  * The recurrent state of B streams: per layer h, c (B, N) and for hyper cells ĥ, ĉ (B, H).

@@ -36,6 +36,7 @@
 #include "strokes.h"
 
 #include "fsutil.h"
+#include "jsonutil.h"
 #include "vocab.h" /* utf8_decode */
 
 #include <dirent.h>
@@ -734,20 +735,6 @@ hyper_status strokes_parse_iam(stroke_set *s, const char *xml, size_t len, const
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
-static const char *json_kind(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "unknown";
-}
 
 /* Reads point p of a stroke into xy[0..1]; on a fault writes its reason (after "is not
  * [x, y]" or after "point k: ") into why and returns 0. */

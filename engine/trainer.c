@@ -22,6 +22,10 @@
 #define ADAM_EPS 1e-8
 #define EVAL_STREAMS 16
 #define BATCH_WINDOW 8   /* a stroke batch is drawn among 8 B lines of similar length */
+#define CLF_EVAL_BATCH 100
+/* Image augmentation (paper §3.1's MNIST runs): each training image is padded by this many
+ * zero pixels and cropped back to 28×28 at a random offset, a shift of up to ±2 pixels. */
+#define CLF_PAD 2
 
 void train_params_default(train_params *tp)
 {
@@ -340,7 +344,10 @@ out:
 /* ---- the training run -------------------------------------------------------------- */
 
 struct trainer {
-    model m;
+    model m;                /* character and handwriting runs */
+    classifier net;         /* image runs (data.images) */
+    real *w;                /* the weights being trained: m.block or net.block */
+    size_t P;               /* how many */
     train_params tp;
     train_data data;
     real *grad, *am, *av;   /* (P) gradient and Adam moments */
@@ -364,7 +371,11 @@ struct trainer {
     int32_t batch_len;      /* predictions in its longest line */
     real *x;                /* (T, B, 3) */
     float *tgt, *mask;      /* (T, B, 3), (T, B) */
-    int64_t items;          /* characters or points predicted, over the run */
+    /* images */
+    clf_ws *cws;
+    real *xb;               /* (B, 784) the current batch, shifted */
+    uint8_t *yb;            /* (B) its labels */
+    int64_t items;          /* characters, points or images predicted, over the run */
     const atomic_int *stop; /* trainer_set_stop_flag */
 };
 
@@ -381,6 +392,12 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 /* Identifies the training data, so that a resume on different data is refused. */
 static uint64_t data_hash(const train_data *d)
 {
+    if (d->images) {
+        const image_set *im = d->images;
+        uint64_t h = fnv1a(FNV_OFFSET, &im->n_train, sizeof im->n_train);
+        h = fnv1a(h, im->labels, (size_t)im->n);
+        return fnv1a(h, im->pixels, (size_t)im->n * IMG_PIXELS * sizeof *im->pixels);
+    }
     if (d->text)
         return fnv1a(FNV_OFFSET, d->text->ids, d->text->n * sizeof *d->text->ids);
     uint64_t h = FNV_OFFSET;
@@ -392,6 +409,23 @@ static uint64_t data_hash(const train_data *d)
     return h;
 }
 
+/* What every run has: the weights it trains, the gradient, Adam's moments, the generators. */
+static int trainer_common(trainer *t, real *w, size_t P, const train_params *tp, const train_data *data)
+{
+    t->w = w;
+    t->P = P;
+    t->tp = *tp;
+    t->data = *data;
+    t->val_loss = NAN;
+    t->data_hash = data_hash(data);
+    t->grad = calloc(P, sizeof(real));
+    t->am = calloc(P, sizeof(real));
+    t->av = calloc(P, sizeof(real));
+    hyper_rng_seed(&t->rng, tp->seed ^ 0xd1e5u);
+    hyper_rng_seed(&t->data_rng, tp->seed ^ 0x11e5u);
+    return t->grad && t->am && t->av;
+}
+
 static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const train_params *tp,
                                   const train_data *data, char *err)
 {
@@ -399,8 +433,8 @@ static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const 
     hyper_status st = train_params_check(tp, err);
     if (st != HYPER_OK)
         return st;
-    if (!data->text == !data->strokes)
-        return hyper_fail(err, HYPER_ERR_ARG, "a run trains on either a text or a stroke set");
+    if (!data->text == !data->strokes || data->images)
+        return hyper_fail(err, HYPER_ERR_ARG, "a model run trains on either a text or a stroke set");
     size_t slice = 0;
     if (data->text) {
         if (cfg->inputs != 0 || cfg->outputs != data->text->voc.size)
@@ -425,16 +459,10 @@ static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const 
         return st;
     }
     const size_t BT = (size_t)tp->batch * tp->seq;
-    t->tp = *tp;
-    t->data = *data;
     t->slice = slice;
-    t->val_loss = NAN;
-    t->data_hash = data_hash(data);
-    t->grad = calloc(t->m.size, sizeof(real));
-    t->am = calloc(t->m.size, sizeof(real));
-    t->av = calloc(t->m.size, sizeof(real));
+    int ok = trainer_common(t, t->m.block, t->m.size, tp, data);
     t->ws = model_train_ws_new(cfg, tp->batch, tp->seq);
-    int ok = t->grad && t->am && t->av && t->ws;
+    ok = ok && t->ws;
     if (data->text) {
         t->in = malloc(2 * BT * sizeof(int32_t));
         ok = ok && t->in;
@@ -458,8 +486,6 @@ static hyper_status trainer_alloc(trainer **out, const model_config *cfg, const 
         trainer_free(t);
         return st;
     }
-    hyper_rng_seed(&t->rng, tp->seed ^ 0xd1e5u);
-    hyper_rng_seed(&t->data_rng, tp->seed ^ 0x11e5u);
     *out = t;
     return HYPER_OK;
 }
@@ -473,11 +499,60 @@ hyper_status trainer_new(trainer **out, const model_config *cfg, const train_par
     return st;
 }
 
+static hyper_status trainer_alloc_classifier(trainer **out, const clf_config *cfg,
+                                             const train_params *tp, const train_data *data, char *err)
+{
+    *out = NULL;
+    hyper_status st = train_params_check(tp, err);
+    if (st != HYPER_OK)
+        return st;
+    if (!data->images || data->text || data->strokes)
+        return hyper_fail(err, HYPER_ERR_ARG, "a classifier run trains on a set of images");
+    if (tp->keep != 1)
+        return hyper_fail(err, HYPER_ERR_ARG, "keep: %g, but the classifiers have no dropout (use 1)", tp->keep);
+    if (tp->batch > CLF_MAX_BATCH)
+        return hyper_fail(err, HYPER_ERR_ARG, "batch: %d is above the classifiers' limit of %d", tp->batch,
+                          CLF_MAX_BATCH);
+    if (data->images->n_train < 1)
+        return hyper_fail(err, HYPER_ERR_ARG, "the image set has no training images");
+    trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    if ((st = clf_create(&t->net, cfg, err)) != HYPER_OK) {
+        free(t);
+        return st;
+    }
+    int ok = trainer_common(t, t->net.block, t->net.size, tp, data);
+    const int32_t eval_b = tp->batch > CLF_EVAL_BATCH ? tp->batch : CLF_EVAL_BATCH;
+    t->cws = clf_ws_new(&t->net, eval_b);
+    t->xb = malloc((size_t)tp->batch * IMG_PIXELS * sizeof *t->xb);
+    t->yb = malloc((size_t)tp->batch);
+    if (!ok || !t->cws || !t->xb || !t->yb) {
+        trainer_free(t);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "cannot allocate the training workspace");
+    }
+    *out = t;
+    return HYPER_OK;
+}
+
+hyper_status trainer_new_classifier(trainer **out, const clf_config *cfg, const train_params *tp,
+                                    const train_data *data, char *err)
+{
+    hyper_status st = trainer_alloc_classifier(out, cfg, tp, data, err);
+    if (st == HYPER_OK)
+        clf_init(&(*out)->net, tp->seed);
+    return st;
+}
+
 void trainer_free(trainer *t)
 {
     if (!t)
         return;
     model_free(&t->m);
+    clf_free(&t->net);
+    clf_ws_free(t->cws);
+    free(t->xb);
+    free(t->yb);
     model_state_free(&t->state);
     model_train_ws_free(t->ws);
     free(t->grad);
@@ -493,7 +568,8 @@ void trainer_free(trainer *t)
 }
 
 int64_t trainer_steps_done(const trainer *t) { return t->step; }
-const model *trainer_model(const trainer *t) { return &t->m; }
+const model *trainer_model(const trainer *t) { return t->data.images ? NULL : &t->m; }
+const classifier *trainer_classifier(const trainer *t) { return t->data.images ? &t->net : NULL; }
 
 /* Draws the next batch of training lines and their ±10% scale from data_rng, remembering
  * the generator as it was so that a checkpoint can redraw the same batch. */
@@ -525,6 +601,21 @@ static double segment_gradient(trainer *t)
 {
     const int32_t B = t->tp.batch, T = t->tp.seq;
     dropout_spec drop = {t->tp.keep, &t->rng};
+    if (t->data.images) {
+        /* B training images drawn with replacement, each shifted at random */
+        const image_set *im = t->data.images;
+        for (int32_t b = 0; b < B; b++) {
+            const int32_t k = (int32_t)(hyper_rng_next(&t->data_rng) % (uint64_t)im->n_train);
+            const int dx = (int)(hyper_rng_next(&t->data_rng) % (2 * CLF_PAD + 1));
+            const int dy = (int)(hyper_rng_next(&t->data_rng) % (2 * CLF_PAD + 1));
+            clf_shift_image(im->pixels + (size_t)k * IMG_PIXELS, dx, dy, CLF_PAD, t->xb + (size_t)b * IMG_PIXELS);
+            t->yb[b] = im->labels[k];
+        }
+        const double loss = clf_forward(&t->net, t->cws, B, t->xb, t->yb, NULL);
+        clf_backward(&t->net, t->cws, t->grad, 1);
+        t->items += B;
+        return loss;
+    }
     if (t->data.text) {
         const int32_t *ids = t->data.text->ids;
         for (int32_t s = 0; s < T; s++)
@@ -564,24 +655,24 @@ static double segment_gradient(trainer *t)
 
 double trainer_step(trainer *t)
 {
-    memset(t->grad, 0, t->m.size * sizeof(real));
+    memset(t->grad, 0, t->P * sizeof(real));
     double loss = segment_gradient(t);
     /* clip by global norm, then Adam with bias correction */
     double norm = 0;
-    for (size_t k = 0; k < t->m.size; k++)
+    for (size_t k = 0; k < t->P; k++)
         norm += (double)t->grad[k] * t->grad[k];
     norm = sqrt(norm);
     const double scale = (t->tp.clip > 0 && norm > t->tp.clip) ? t->tp.clip / norm : 1.0;
     t->step++;
     const double lr_t = t->tp.lr * sqrt(1 - pow(ADAM_B2, (double)t->step)) /
                         (1 - pow(ADAM_B1, (double)t->step));
-    for (size_t k = 0; k < t->m.size; k++) {
+    for (size_t k = 0; k < t->P; k++) {
         double g = t->grad[k] * scale;
         double m1 = ADAM_B1 * t->am[k] + (1 - ADAM_B1) * g;
         double v1 = ADAM_B2 * t->av[k] + (1 - ADAM_B2) * g * g;
         t->am[k] = (real)m1;
         t->av[k] = (real)v1;
-        t->m.block[k] -= (real)(lr_t * m1 / (sqrt(v1) + ADAM_EPS));
+        t->w[k] -= (real)(lr_t * m1 / (sqrt(v1) + ADAM_EPS));
     }
     return loss;
 }
@@ -589,6 +680,8 @@ double trainer_step(trainer *t)
 /* 1 when the data has a validation part to evaluate. */
 static int has_validation(const trainer *t)
 {
+    if (t->data.images)
+        return t->data.images->n > t->data.images->n_train;
     if (t->data.text)
         return t->data.text->n - t->data.text->n_train >= 2;
     return t->data.strokes->set.n > t->data.strokes->n_train;
@@ -597,7 +690,16 @@ static int has_validation(const trainer *t)
 double trainer_eval(trainer *t)
 {
     double v = NAN;
-    if (t->data.text) {
+    if (t->data.images) {
+        const image_set *im = t->data.images;
+        int32_t n = im->n - im->n_train;
+        if (t->tp.eval_limit > 0 && t->tp.eval_limit < n)
+            n = (int32_t)t->tp.eval_limit;
+        const int32_t eval_b = t->tp.batch > CLF_EVAL_BATCH ? t->tp.batch : CLF_EVAL_BATCH;
+        if (n > 0)
+            clf_evaluate(&t->net, t->cws, eval_b, im->pixels + (size_t)im->n_train * IMG_PIXELS,
+                         im->labels + im->n_train, n, &v, NULL);
+    } else if (t->data.text) {
         const corpus *d = t->data.text;
         size_t n = d->n - d->n_train;
         if (t->tp.eval_limit > 0 && (size_t)t->tp.eval_limit < n)
@@ -663,6 +765,10 @@ static hyper_status rng_from_meta(const checkpoint *ck, const char *key, hyper_r
 static void summary_meta(const trainer *t, meta_list *ml)
 {
     meta_add(ml, "train.steps", "%" PRId64, t->step);
+    if (t->data.images) {     /* clf_save writes the kind */
+        meta_add(ml, "train.val_error", "%.6f", t->val_loss);
+        return;
+    }
     if (t->data.text) {
         meta_add(ml, "kind", "charlm");
         meta_add(ml, "train.val_bpc", "%.6f", t->val_loss);
@@ -683,6 +789,8 @@ hyper_status trainer_save_model(const trainer *t, const char *path, char *err)
 {
     meta_list ml = {.n = 0};
     summary_meta(t, &ml);
+    if (t->data.images)
+        return clf_save(path, &t->net, ml.kv, ml.n, NULL, 0, err);
     return checkpoint_save(path, &t->m, data_vocab(t), ml.kv, ml.n, NULL, 0, err);
 }
 
@@ -694,23 +802,30 @@ hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *e
     rng_meta(&ml, "train.rng", &t->rng);
     if (t->data.strokes)
         rng_meta(&ml, "train.data_rng", t->pos ? &t->batch_rng : &t->data_rng);
+    if (t->data.images)
+        rng_meta(&ml, "train.data_rng", &t->data_rng);
     meta_add(&ml, "train.batch", "%d", t->tp.batch);
     meta_add(&ml, "train.seq", "%d", t->tp.seq);
     meta_add(&ml, "train.lr", "%.17g", t->tp.lr);
     meta_add(&ml, "train.clip", "%.17g", t->tp.clip);
     meta_add(&ml, "train.keep", "%.17g", t->tp.keep);
     meta_add(&ml, "train.seed", "%" PRIu64, t->tp.seed);
-    if (t->data.text)
+    if (t->data.images)
+        meta_add(&ml, "train.data_images", "%d", t->data.images->n);
+    else if (t->data.text)
         meta_add(&ml, "train.data_chars", "%zu", t->data.text->n);
     else
         meta_add(&ml, "train.data_lines", "%d", t->data.strokes->set.n);
     meta_add(&ml, "train.data_hash", "%016" PRIx64, t->data_hash);
-    const int64_t P = (int64_t)t->m.size;
+    const int64_t P = (int64_t)t->P;
     ckpt_tensor extra[3] = {
         {"optim.m", 1, {P, 0, 0}, t->am},
         {"optim.v", 1, {P, 0, 0}, t->av},
-        {"train.state", 2, {t->state.batch, (int64_t)(t->state.size / (size_t)t->state.batch), 0}, t->state.block},
     };
+    if (t->data.images)   /* a classifier carries no state from step to step */
+        return clf_save(path, &t->net, ml.kv, ml.n, extra, 2, err);
+    extra[2] = (ckpt_tensor){"train.state", 2, {t->state.batch, (int64_t)(t->state.size / (size_t)t->state.batch), 0},
+                             t->state.block};
     return checkpoint_save(path, &t->m, data_vocab(t), ml.kv, ml.n, extra, 3, err);
 }
 
@@ -732,11 +847,31 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
 {
     *out = NULL;
     checkpoint *ck = NULL;
-    hyper_status st = checkpoint_open(path, &ck, err);
+    trainer *t = NULL;
+    hyper_status st = checkpoint_open_tensors(path, &ck, err);
     if (st != HYPER_OK)
         return st;
-    trainer *t = NULL;
-    st = trainer_alloc(&t, checkpoint_config(ck), tp, data, err);
+    const int images = clf_is_classifier_file(ck);
+    if (!images != !data->images) {
+        st = hyper_fail(err, HYPER_ERR_ARG, images ? "%s holds a classifier: resume it on images"
+                                                   : "%s holds a character or handwriting model, not a classifier",
+                        path);
+        goto fail;
+    }
+    if (images) {
+        classifier loaded;
+        if ((st = clf_load(ck, &loaded, err)) != HYPER_OK)
+            goto fail;
+        st = trainer_alloc_classifier(&t, &loaded.cfg, tp, data, err);
+        if (st == HYPER_OK)
+            memcpy(t->w, loaded.block, t->P * sizeof(real));
+        clf_free(&loaded);
+    } else {
+        checkpoint_close(ck);
+        if ((st = checkpoint_open(path, &ck, err)) != HYPER_OK)
+            return st;
+        st = trainer_alloc(&t, checkpoint_config(ck), tp, data, err);
+    }
     if (st != HYPER_OK)
         goto fail;
     /* every recorded parameter but the step count must be the same */
@@ -761,7 +896,7 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
         goto fail;
     }
     const char *step = checkpoint_meta(ck, "train.steps"), *pos = checkpoint_meta(ck, "train.pos");
-    const char *val = checkpoint_meta(ck, data->text ? "train.val_bpc" : "train.val_loss");
+    const char *val = checkpoint_meta(ck, images ? "train.val_error" : data->text ? "train.val_bpc" : "train.val_loss");
     if (!step || !pos) {
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: training metadata is incomplete", path);
         goto fail;
@@ -771,6 +906,8 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
     t->step = strtoll(step, NULL, 10);
     t->pos = strtoull(pos, NULL, 10);
     t->val_loss = val ? strtod(val, NULL) : NAN;
+    if (images && (st = rng_from_meta(ck, "train.data_rng", &t->data_rng, err)) != HYPER_OK)
+        goto fail;
     if (data->strokes) {
         /* redraw the batch the run was in the middle of */
         if ((st = rng_from_meta(ck, "train.data_rng", &t->data_rng, err)) != HYPER_OK)
@@ -778,20 +915,24 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
         if (t->pos > 0)
             strokes_draw_batch(t);
     }
-    const int pos_bad = data->text ? t->pos + (size_t)tp->seq >= t->slice
-                                   : (t->pos > 0 && t->pos >= (size_t)t->batch_len);
+    const int pos_bad = images      ? t->pos != 0
+                        : data->text ? t->pos + (size_t)tp->seq >= t->slice
+                                     : (t->pos > 0 && t->pos >= (size_t)t->batch_len);
     if (pos_bad || t->step < 0) {
         st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: training position out of range", path);
         goto fail;
     }
-    model loaded;
-    if ((st = checkpoint_load_model(ck, &loaded, NULL, err)) != HYPER_OK)
-        goto fail;
-    memcpy(t->m.block, loaded.block, t->m.size * sizeof(real));
-    model_free(&loaded);
-    if ((st = checkpoint_read_tensor(ck, "optim.m", t->am, t->m.size, err)) != HYPER_OK ||
-        (st = checkpoint_read_tensor(ck, "optim.v", t->av, t->m.size, err)) != HYPER_OK ||
-        (st = checkpoint_read_tensor(ck, "train.state", t->state.block, t->state.size, err)) != HYPER_OK)
+    if (!images) {
+        model loaded;
+        if ((st = checkpoint_load_model(ck, &loaded, NULL, err)) != HYPER_OK)
+            goto fail;
+        memcpy(t->m.block, loaded.block, t->m.size * sizeof(real));
+        model_free(&loaded);
+        if ((st = checkpoint_read_tensor(ck, "train.state", t->state.block, t->state.size, err)) != HYPER_OK)
+            goto fail;
+    }
+    if ((st = checkpoint_read_tensor(ck, "optim.m", t->am, t->P, err)) != HYPER_OK ||
+        (st = checkpoint_read_tensor(ck, "optim.v", t->av, t->P, err)) != HYPER_OK)
         goto fail;
     checkpoint_close(ck);
     *out = t;
@@ -806,6 +947,8 @@ void trainer_set_stop_flag(trainer *t, const atomic_int *flag) { t->stop = flag;
 
 hyper_status trainer_set_weights(trainer *t, const model *src, char *err)
 {
+    if (t->data.images)
+        return hyper_fail(err, HYPER_ERR_ARG, "a classifier run cannot start from a character or handwriting model");
     if (memcmp(&src->cfg, &t->m.cfg, sizeof src->cfg) != 0 || src->size != t->m.size)
         return hyper_fail(err, HYPER_ERR_ARG,
                           "the starting model (%s %d×%d, %d inputs, %d outputs) differs from the run's (%s %d×%d, %d inputs, %d outputs)",
@@ -856,6 +999,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
                 .step = s,
                 .steps = t->tp.steps,
                 .strokes = t->data.strokes != NULL,
+                .images = t->data.images != NULL,
                 .train_loss = window_loss / (double)window_steps / (t->data.text ? M_LN2 : 1.0),
                 .val_loss = t->val_loss,
                 .items_per_sec = (double)(t->items - window_items) / fmax(now - window_start, 1e-9),

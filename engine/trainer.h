@@ -14,6 +14,8 @@
 
 #include "common.h"
 #include "checkpoint.h"
+#include "classifier.h"
+#include "images.h"
 #include "model.h"
 #include "strokes.h"
 #include "vocab.h"
@@ -88,10 +90,12 @@ hyper_status model_eval_strokes(const model *m, const stroke_stats *st, const st
                                 int32_t n, int32_t streams, int32_t seq, double *loss,
                                 size_t *points, char *err);
 
-/* What a run trains on: exactly one of the two is set. */
+/* What a run trains on: exactly one of the three is set. */
 typedef struct {
     const corpus *text;             /* character model */
     const stroke_corpus *strokes;   /* handwriting model */
+    const image_set *images;        /* classifier (classifier.h): trains on [0, n_train), tests
+                                     * on the rest */
 } train_data;
 
 /* Bits per character of ids[0..n) under m: the text is cut into `streams` contiguous slices
@@ -103,6 +107,8 @@ hyper_status model_eval_bpc(const model *m, const int32_t *ids, size_t n, int32_
 typedef struct {
     int64_t step, steps;  /* done, total */
     int strokes;          /* 1 for a handwriting run: the units below change */
+    int images;           /* 1 for a classifier run: train_loss is nats per image and
+                           * val_loss the test error (a fraction) */
     double train_loss;    /* mean training loss since the last report: bits per character,
                            * or nats per point */
     double val_loss;      /* the latest validation: bits per character, or mean nats per
@@ -126,6 +132,12 @@ hyper_status trainer_new(trainer **out, const model_config *cfg, const train_par
  * moments, step, RNG, data cursor and recurrent state, so that it continues exactly as if
  * it had not stopped.  tp->steps may be larger than before; every other parameter and
  * the corpus must match what the checkpoint recorded, or HYPER_ERR_ARG says which. */
+/* Starts a fresh classifier run (data->images) of cfg: weights from clf_init, B images per
+ * step drawn at random with a random shift of up to ±2 pixels (the paper's crop of a padded
+ * image), no dropout (tp->keep must be 1; tp->seq is not used).  Validation is the error on
+ * the test images. */
+hyper_status trainer_new_classifier(trainer **out, const clf_config *cfg, const train_params *tp,
+                                    const train_data *data, char *err);
 hyper_status trainer_resume(trainer **out, const char *path, const train_params *tp,
                             const train_data *data, char *err);
 void trainer_free(trainer *t);
@@ -135,7 +147,8 @@ double trainer_step(trainer *t);
 /* Validation bpc (text) or mean log-loss per line (strokes) now. */
 double trainer_eval(trainer *t);
 int64_t trainer_steps_done(const trainer *t);
-const model *trainer_model(const trainer *t);
+const model *trainer_model(const trainer *t);          /* NULL for classifier runs */
+const classifier *trainer_classifier(const trainer *t); /* NULL for other runs */
 
 /* Writes the full training state (model + optim.* + train.*) to path, atomically. */
 hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *err);

@@ -12,6 +12,7 @@ Suite *mdn_suite(void);
 Suite *activity_suite(void);
 #ifdef HYPER_F64
 Suite *grad_suite(void);
+Suite *classifier_grad_suite(void);
 #else
 Suite *vocab_suite(void);
 Suite *sampler_suite(void);
@@ -22,12 +23,15 @@ Suite *strokes_suite(void);
 Suite *hershey_suite(void);
 Suite *handwriting_suite(void);
 Suite *datasets_suite(void);
+Suite *images_suite(void);
+Suite *classifier_suite(void);
 #endif
 
 int main(void)
 {
 #ifdef HYPER_F64
     SRunner *sr = srunner_create(grad_suite());
+    srunner_add_suite(sr, classifier_grad_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
     srunner_add_suite(sr, activity_suite());
@@ -41,6 +45,8 @@ int main(void)
     srunner_add_suite(sr, hershey_suite());
     srunner_add_suite(sr, handwriting_suite());
     srunner_add_suite(sr, datasets_suite());
+    srunner_add_suite(sr, images_suite());
+    srunner_add_suite(sr, classifier_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
     srunner_add_suite(sr, activity_suite());

@@ -15,6 +15,7 @@
 
 #include "activity.h"
 #include "checkpoint.h"
+#include "classify.h"
 #include "fsutil.h"
 #include "handwriting.h"
 #include "linalg.h"
@@ -51,6 +52,9 @@ static int cell_from_opt(const char *s, model_config *cfg)
 
 static int cmd_params(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "--arch", 6) == 0)
+            return classify_params(argc, argv);
     const char *cell = "lnhyperlstm";
     model_config cfg = {0, 1, 1000, 128, 4, 0, 50};
     int32_t vocab_size = -1;
@@ -103,7 +107,14 @@ static int cmd_info(int argc, char **argv)
     }
     char err[HYPER_ERRMSG_MAX];
     checkpoint *ck = NULL;
-    hyper_status st = checkpoint_open(path, &ck, err);
+    hyper_status st = checkpoint_open_tensors(path, &ck, err);
+    if (st == HYPER_OK && clf_is_classifier_file(ck)) {
+        int rc = classify_info(path, ck);
+        checkpoint_close(ck);
+        return rc;
+    }
+    checkpoint_close(ck);
+    st = checkpoint_open(path, &ck, err);
     if (st != HYPER_OK)
         return fail("info", st, err);
     const model_config *c = checkpoint_config(ck);
@@ -134,20 +145,20 @@ static int cmd_info(int argc, char **argv)
 
 /* ---- hyper train --------------------------------------------------------------------- */
 
-typedef struct {
-    int tty;
-} report_ctx;
-
-static int report_progress(const train_progress *p, void *user)
+int report_progress(const train_progress *p, void *user)
 {
     const report_ctx *rc = user;
     char eta[32], val[32];
     fmt_duration(p->eta, eta, sizeof eta);
-    /* text in bits per character; strokes in nats per point, validated per line */
-    const char *unit = p->strokes ? "nats/point" : "bpc", *vunit = p->strokes ? "nats/line" : "bpc";
-    const char *items = p->strokes ? "points/s" : "chars/s";
+    /* text in bits per character; strokes in nats per point, validated per line; images in
+     * nats per image, validated by the test error */
+    const char *unit = p->images ? "nats/image" : p->strokes ? "nats/point" : "bpc";
+    const char *vunit = p->images ? "% test error" : p->strokes ? "nats/line" : "bpc";
+    const char *items = p->images ? "images/s" : p->strokes ? "points/s" : "chars/s";
     if (isnan(p->val_loss))
         snprintf(val, sizeof val, "-");
+    else if (p->images)
+        snprintf(val, sizeof val, "%.2f", 100 * p->val_loss);
     else
         snprintf(val, sizeof val, p->strokes ? "%.1f" : "%.4f", p->val_loss);
     if (rc->tty) {
@@ -171,6 +182,8 @@ static int report_progress(const train_progress *p, void *user)
 
 static int cmd_train(int argc, char **argv)
 {
+    if (classify_kind_wanted(argc, argv, "--kind", "classifier"))
+        return classify_train(argc, argv);
     const char *data = NULL, *out = NULL, *cell = "lnhyperlstm", *kind = "charlm";
     model_config cfg = {0, 1, 256, 64, 4, 0, 0};
     train_params tp;
@@ -178,7 +191,7 @@ static int cmd_train(int argc, char **argv)
     int32_t threads = 2, report_every = 10, resume = 0, mixtures = 20;
     double val_fraction = 0.05;
     const opt_spec opts[] = {
-        {"--kind", NULL, OPT_STR, &kind, "charlm | handwriting (charlm)"},
+        {"--kind", NULL, OPT_STR, &kind, "charlm | handwriting | classifier (charlm; hyper train --kind classifier --help for its options)"},
         {"--data", NULL, OPT_STR, &data, "charlm: UTF-8 text; handwriting: synthetic:N, an IAM-OnDB lineStrokes dir or .xml, or a .json (required)"},
         {"--mixtures", NULL, OPT_INT, &mixtures, "handwriting: M Gaussians of the output (20)"},
         {"--out", NULL, OPT_STR, &out, "model file to write (required); OUT.train holds the training state"},
@@ -227,7 +240,7 @@ static int cmd_train(int argc, char **argv)
     }
     const int strokes = strcmp(kind, "handwriting") == 0;
     if (!strokes && strcmp(kind, "charlm") != 0) {
-        fprintf(stderr, "hyper train: --kind: '%s' is not charlm or handwriting\n", kind);
+        fprintf(stderr, "hyper train: --kind: '%s' is not charlm, handwriting or classifier\n", kind);
         return 2;
     }
     if (strokes && (mixtures < 1 || mixtures > MDN_MAX_MIXTURES)) {
@@ -236,7 +249,7 @@ static int cmd_train(int argc, char **argv)
     }
     corpus c = {0};
     stroke_corpus sc = {0};
-    train_data td = {NULL, NULL};
+    train_data td = {NULL, NULL, NULL};
     hyper_status st;
     if (strokes) {
         st = stroke_corpus_load(&sc, data, val_fraction, err);
@@ -658,6 +671,8 @@ static int cmd_eval(int argc, char **argv)
         return 2;
     }
     math_set_threads(threads < 1 ? 1 : threads);
+    if (classify_is_classifier(path))
+        return classify_eval(path, data);
     if (is_handwriting_model(path))
         return eval_handwriting(path, data, held_out, streams, seq);
     model m;
@@ -702,11 +717,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hyper COMMAND [options]   (hyper COMMAND --help for its options)\n"
-            "  train    train a character model on text, or a handwriting model on strokes\n"
+            "  train    train a character model on text, a handwriting model on strokes, or a\n"
+            "           digit classifier (--kind classifier: static hypernetworks) on MNIST\n"
             "  sample   generate text from a model\n"
             "  eval     bits per character (text) or log-loss per line (handwriting) of a model\n"
             "  handwrite draw handwriting with a handwriting model, as SVG or JSON strokes\n"
-            "  params   exact parameter count of a configuration\n"
+            "  params   exact parameter count of a configuration (--arch: a classifier and its twin)\n"
+            "  classify the digit in PNG images, with a classifier model\n"
             "  info     configuration and size of a model file\n"
             "through a running hyperd (--url URL or HYPERD_URL, --api-key KEY or HYPERD_API_KEY):\n"
             "  generate stream a session's text as it is generated\n"
@@ -728,6 +745,7 @@ int main(int argc, char **argv)
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
         {"params", cmd_params}, {"info", cmd_info}, {"handwrite", cmd_handwrite},
+        {"classify", classify_images},
         {"generate", remote_generate}, {"repl", remote_repl}, {"models", remote_models},
         {"sessions", remote_sessions}, {"datasets", remote_datasets}, {"jobs", remote_jobs},
     };
