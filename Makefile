@@ -32,7 +32,7 @@ ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engin
               engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
               engine/jobs.c engine/images.c engine/classifier.c engine/jsonutil.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
-              api/models.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
+              api/models.c api/classify.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
 TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_engine.c tests/test_training.c tests/test_kernels.c tests/test_mdn.c tests/test_strokes.c \
               tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c \

@@ -201,6 +201,8 @@ void api_metrics_get(const api_request *req, api_reply *rep);
 void api_openapi(const api_request *req, api_reply *rep);
 void api_models_list(const api_request *req, api_reply *rep);
 void api_models_get(const api_request *req, api_reply *rep);
+void api_models_classify(const api_request *req, api_reply *rep);
+void api_models_kernels_svg(const api_request *req, api_reply *rep);
 void api_sessions_create(const api_request *req, api_reply *rep);
 void api_sessions_list(const api_request *req, api_reply *rep);
 void api_sessions_get(const api_request *req, api_reply *rep);

@@ -31,9 +31,27 @@ static int status_of(hyper_status st)
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+/* What a kind of job measures its progress in. */
+typedef struct {
+    const char *loss, *val, *rate, *axis;
+} job_units;
+
+static job_units units_of(job_kind k)
+{
+    switch (k) {
+    case JOB_HANDWRITING:
+        return (job_units){"nats/point", "nats/line", "points_per_second", "training nats/point, validation nats/line"};
+    case JOB_CLASSIFIER:
+        return (job_units){"nats/image", "test error (fraction)", "images_per_second",
+                           "training nats/image, validation test error"};
+    default:
+        return (job_units){"bits/char", "bits/char", "chars_per_second", "bits per character"};
+    }
+}
+
 static json_t *job_json(const job_info *j)
 {
-    const int hw = j->spec.kind == JOB_HANDWRITING;
+    const job_units u = units_of(j->spec.kind);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "state", json_string(job_state_str(j->state)));
@@ -45,9 +63,9 @@ static json_t *job_json(const job_info *j)
     json_object_set_new(o, "fraction", json_real(j->steps > 0 ? (double)j->step / (double)j->steps : 0.0));
     json_object_set_new(o, "train_loss", real_or_null(j->train_loss));
     json_object_set_new(o, "val_loss", real_or_null(j->val_loss));
-    json_object_set_new(o, "loss_unit", json_string(hw ? "nats/point" : "bits/char"));
-    json_object_set_new(o, "val_unit", json_string(hw ? "nats/line" : "bits/char"));
-    json_object_set_new(o, hw ? "points_per_second" : "chars_per_second", real_or_null(j->items_per_sec));
+    json_object_set_new(o, "loss_unit", json_string(u.loss));
+    json_object_set_new(o, "val_unit", json_string(u.val));
+    json_object_set_new(o, u.rate, real_or_null(j->items_per_sec));
     json_object_set_new(o, "elapsed_seconds", real_or_null(j->elapsed));
     json_object_set_new(o, "eta_seconds", j->state == JOB_RUNNING ? real_or_null(j->eta) : json_null());
     json_object_set_new(o, "checkpoint_step", j->checkpoint_step >= 0 ? json_integer(j->checkpoint_step) : json_null());
@@ -309,7 +327,6 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
     const double pw = PLOT_W - PLOT_L - PLOT_R, ph = PLOT_H - PLOT_T - PLOT_B;
 #define PX(s) (PLOT_L + (double)(s) / x1 * pw)
 #define PY(v) (PLOT_T + (y1 - (v)) / (y1 - y0) * ph)
-    const int hw = info->spec.kind == JOB_HANDWRITING;
     strbuf b;
     strbuf_init(&b);
     strbuf_printf(&b,
@@ -336,7 +353,7 @@ static char *loss_svg(const job_info *info, const job_point *pts, size_t n)
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n"
                   "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">loss (%s)</text>\n",
               PLOT_L, PLOT_T, pw, ph, PLOT_L + pw / 2, PLOT_H - 8, PLOT_T + ph / 2,
-              hw ? "training nats/point, validation nats/line" : "bits per character");
+              units_of(info->spec.kind).axis);
     const char *color[2] = {"#1f77b4", "#d62728"}, *label[2] = {"training", "validation"};
     for (int q = 0; q < 2; q++) {
         int started = 0;
@@ -396,13 +413,20 @@ static hyper_status host_load_strokes(void *user, const char *dataset, double va
     return dataset_load_strokes(app->datasets, dataset, val_fraction, out, err);
 }
 
+static hyper_status host_load_images(void *user, const char *dataset, image_set *out, char *err)
+{
+    api_app *app = user;
+    return dataset_load_images(app->datasets, dataset, out, err);
+}
+
 static hyper_status host_check_dataset(void *user, const char *dataset, job_kind kind, char *err)
 {
     api_app *app = user;
     dataset_info info;
     if (dataset_get(app->datasets, dataset, &info, NULL) != HYPER_OK)
         return hyper_fail(err, HYPER_ERR_NOT_FOUND, "dataset: no dataset named '%s'", dataset);
-    const dataset_kind want = kind == JOB_HANDWRITING ? DATASET_STROKES : DATASET_TEXT;
+    const dataset_kind want = kind == JOB_CLASSIFIER ? DATASET_IMAGES : kind == JOB_HANDWRITING ? DATASET_STROKES
+                                                                                               : DATASET_TEXT;
     if (info.kind != want)
         return hyper_fail(err, HYPER_ERR_ARG, "dataset: '%s' holds %s, but a %s job trains on %s", dataset,
                           dataset_kind_str(info.kind), job_kind_str(kind), dataset_kind_str(want));
@@ -455,6 +479,6 @@ static hyper_status host_publish(void *user, const char *path, char *err)
 
 job_host api_job_host(api_app *app)
 {
-    return (job_host){host_load_text, host_load_strokes, host_check_dataset, host_acquire, host_model_exists,
+    return (job_host){host_load_text, host_load_strokes, host_load_images, host_check_dataset, host_acquire, host_model_exists,
                       host_model_path, host_publish, app};
 }

@@ -7,8 +7,26 @@
 #include "mdn.h"
 
 /* The description of a loaded model (new reference). */
+static json_t *classifier_json(const model_entry *e)
+{
+    const clf_config *c = &e->clf->cfg;
+    clf_counts n;
+    clf_param_counts(c, &n);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:i}", "name", e->name, "kind", e->kind, "arch",
+                          clf_arch_str((clf_arch)c->arch), "parameters", (json_int_t)e->params, "file", e->path,
+                          "inputs", CLF_PIXELS, "classes", CLF_CLASSES);
+    if (n.generated) {
+        json_object_set_new(j, "generated_weights", json_integer((json_int_t)n.generated));
+        json_object_set_new(j, "generator_parameters", json_integer((json_int_t)n.generator));
+        json_object_set_new(j, "embedding_size", json_integer(c->embed));
+    }
+    return j;
+}
+
 static json_t *model_json(const model_entry *e)
 {
+    if (e->clf)
+        return classifier_json(e);
     const model_config *c = &e->m.cfg;
     int hyper = cell_is_hyper((cell_kind)c->cell);
     json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s}", "name", e->name, "kind", e->kind,

@@ -15,6 +15,8 @@ const api_route api_routes[] = {
     {"GET", "/metrics", api_metrics_get, "metrics", 0, NULL},
     {"GET", "/v1/models", api_models_list, "models.list", 0, NULL},
     {"GET", "/v1/models/{}", api_models_get, "models.get", 0, NULL},
+    {"POST", "/v1/models/{}/classify", api_models_classify, "models.classify", 0, NULL},
+    {"GET", "/v1/models/{}/kernels.svg", api_models_kernels_svg, "models.kernels_svg", 0, NULL},
     {"POST", "/v1/sessions", api_sessions_create, "sessions.create", 0, NULL},
     {"GET", "/v1/sessions", api_sessions_list, "sessions.list", 0, NULL},
     {"GET", "/v1/sessions/{}", api_sessions_get, "sessions.get", 0, NULL},

@@ -110,6 +110,11 @@ void api_sessions_create(const api_request *req, api_reply *rep)
             api_error(rep, 503, "no character model is loaded");
         goto out;
     }
+    if (m->clf) {
+        api_error(rep, 400, "model: '%s' is a classifier, which has no sessions (POST /v1/models/%s/classify)",
+                  m->name, m->name);
+        goto out;
+    }
     if (m->voc.size == 0 && !m->handwriting) {
         api_error(rep, 400, "model: '%s' is neither a character nor a handwriting model", m->name);
         goto out;

@@ -114,6 +114,14 @@ void api_metrics_get(const api_request *req, api_reply *rep)
     for (int i = 0; i < nm && st; i++)
         strbuf_printf(&sb, "hyperd_chars_generated_total{model=\"%s\"} %llu\n",
                   registry_at(app->models, i)->name, (unsigned long long)st[i].chars);
+    strbuf_printf(&sb, "# HELP hyperd_classifications_total Images classified.\n"
+                       "# TYPE hyperd_classifications_total counter\n");
+    for (int i = 0; i < nm; i++) {
+        model_entry *e = registry_at(app->models, i);
+        if (e->clf)
+            strbuf_printf(&sb, "hyperd_classifications_total{model=\"%s\"} %llu\n", e->name,
+                          (unsigned long long)e->classifications);
+    }
     strbuf_printf(&sb, "# HELP hyperd_generations_active Requests being stepped.\n"
                    "# TYPE hyperd_generations_active gauge\n");
     for (int i = 0; i < nm && st; i++)

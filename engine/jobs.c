@@ -68,7 +68,10 @@ const char *job_state_str(job_state s)
 
 int job_state_finished(job_state s) { return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED; }
 
-const char *job_kind_str(job_kind k) { return k == JOB_HANDWRITING ? "handwriting" : "charlm"; }
+const char *job_kind_str(job_kind k)
+{
+    return k == JOB_CLASSIFIER ? "classifier" : k == JOB_HANDWRITING ? "handwriting" : "charlm";
+}
 
 void job_spec_default(job_spec *s)
 {
@@ -76,6 +79,7 @@ void job_spec_default(job_spec *s)
     s->kind = JOB_CHARLM;
     s->model = (model_config){CELL_LNHYPERLSTM, 1, 256, 64, 4, 0, 0};
     s->mixtures = 20;
+    clf_config_default(&s->classifier, CLF_HYPERCONV);
     train_params_default(&s->train);
     s->val_fraction = 0.05;
 }
@@ -312,9 +316,22 @@ static job *record_load(const job_runner *r, const char *id)
 
 /* ---- the spec as JSON ---------------------------------------------------------------- */
 
+/* A classifier spec's "model" object (new reference). */
+static json_t *classifier_model_json(const clf_config *c)
+{
+    json_t *m = json_pack("{s:s, s:b}", "arch", clf_arch_str((clf_arch)c->arch), "wnorm", c->wnorm);
+    const struct { const char *key; int32_t v; } f[] = {
+        {"hidden", c->hidden}, {"channels", c->channels}, {"kernel", c->kernel}, {"embed", c->embed},
+        {"gen_hidden", c->gen_hidden}, {"tile_rows", c->tile_rows}, {"tile_cols", c->tile_cols}};
+    for (size_t k = 0; m && k < sizeof f / sizeof f[0]; k++)
+        if (f[k].v > 0)   /* what the architecture does not use is 0 and left out */
+            json_object_set_new(m, f[k].key, json_integer(f[k].v));
+    return m;
+}
+
 json_t *job_spec_to_json(const job_spec *s)
 {
-    json_t *model = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:i}", "cell", cell_kind_str((cell_kind)s->model.cell),
+    json_t *model = s->kind == JOB_CLASSIFIER ? classifier_model_json(&s->classifier) : json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:i}", "cell", cell_kind_str((cell_kind)s->model.cell),
                               "layers", s->model.layers, "units", s->model.units, "hyper_units", s->model.hyper_units,
                               "embed", s->model.embed, "keep", s->train.keep, "mixtures", s->mixtures);
     json_t *train = json_pack("{s:I, s:i, s:i, s:f, s:f, s:I, s:i, s:i, s:I, s:f}", "steps", (json_int_t)s->train.steps,
@@ -397,6 +414,41 @@ static hyper_status only_fields(const json_t *obj, const char *where, const char
     return HYPER_OK;
 }
 
+/* The "model" object of a classifier job (m may be NULL: the defaults). */
+static hyper_status classifier_from_json(const json_t *m, clf_config *c, char *err)
+{
+    static const char *const ck[] = {"arch",       "hidden",    "channels",  "kernel", "embed",
+                                     "gen_hidden", "tile_rows", "tile_cols", "wnorm",  NULL};
+    hyper_status st;
+    if (m && (st = only_fields(m, "model.", ck, err)) != HYPER_OK)
+        return st;
+    const json_t *arch = m ? json_object_get(m, "arch") : NULL;
+    clf_arch a = CLF_HYPERCONV;
+    if (arch && (!json_is_string(arch) || clf_arch_parse(json_string_value(arch), &a) != 0))
+        return hyper_fail(err, HYPER_ERR_ARG, "model.arch: must be one of mlp, hypermlp, conv, hyperconv");
+    clf_config_default(c, a);
+    const int given_embed = m && json_object_get(m, "embed") != NULL;
+    struct { const char *key; int32_t *dst; } ints[] = {
+        {"hidden", &c->hidden}, {"channels", &c->channels}, {"kernel", &c->kernel}, {"embed", &c->embed},
+        {"gen_hidden", &c->gen_hidden}, {"tile_rows", &c->tile_rows}, {"tile_cols", &c->tile_cols}};
+    for (size_t k = 0; m && k < sizeof ints / sizeof ints[0]; k++) {
+        int64_t v = *ints[k].dst;
+        if ((st = get_int(m, "model.", ints[k].key, 0, CLF_MAX_HIDDEN, &v, err)) != HYPER_OK)
+            return st;
+        *ints[k].dst = (int32_t)v;
+    }
+    if (given_embed && !json_object_get(m, "gen_hidden"))
+        c->gen_hidden = c->embed;   /* d follows Z unless given */
+    const json_t *wn = m ? json_object_get(m, "wnorm") : NULL;
+    if (wn && !json_is_boolean(wn))
+        return hyper_fail(err, HYPER_ERR_ARG, "model.wnorm: must be true or false");
+    c->wnorm = wn && json_is_true(wn);
+    char sub[HYPER_ERRMSG_MAX];
+    if ((st = clf_config_check(c, sub)) != HYPER_OK)
+        return hyper_fail(err, st, "model.%s", sub);
+    return HYPER_OK;
+}
+
 hyper_status job_spec_from_json(const json_t *j, job_spec *s, char *err)
 {
     job_spec_default(s);
@@ -410,10 +462,17 @@ hyper_status job_spec_from_json(const json_t *j, job_spec *s, char *err)
     if (st != HYPER_OK)
         return st;
     const json_t *kind = json_object_get(j, "kind");
-    if (!json_is_string(kind) || (strcmp(json_string_value(kind), "charlm") != 0 &&
-                                  strcmp(json_string_value(kind), "handwriting") != 0))
-        return hyper_fail(err, HYPER_ERR_ARG, "kind: must be \"charlm\" or \"handwriting\"");
-    s->kind = strcmp(json_string_value(kind), "handwriting") == 0 ? JOB_HANDWRITING : JOB_CHARLM;
+    const char *ks = json_is_string(kind) ? json_string_value(kind) : "";
+    if (strcmp(ks, "charlm") != 0 && strcmp(ks, "handwriting") != 0 && strcmp(ks, "classifier") != 0)
+        return hyper_fail(err, HYPER_ERR_ARG, "kind: must be \"charlm\", \"handwriting\" or \"classifier\"");
+    s->kind = strcmp(ks, "classifier") == 0 ? JOB_CLASSIFIER : strcmp(ks, "handwriting") == 0 ? JOB_HANDWRITING : JOB_CHARLM;
+    if (s->kind == JOB_CLASSIFIER) {
+        /* what suits a classifier (classify.c's hyper train defaults) */
+        s->train.batch = 64;
+        s->train.lr = 1e-3;
+        s->train.clip = 0;
+        s->train.eval_every = 250;
+    }
     if ((st = get_name(j, "dataset", s->dataset, 1, err)) != HYPER_OK ||
         (st = get_name(j, "model_name", s->model_name, 1, err)) != HYPER_OK ||
         (st = get_name(j, "init_from", s->init_from, 0, err)) != HYPER_OK)
@@ -424,7 +483,10 @@ hyper_status job_spec_from_json(const json_t *j, job_spec *s, char *err)
     if (t && !json_is_object(t))
         return hyper_fail(err, HYPER_ERR_ARG, "train: must be an object");
     int64_t v;
-    if (m) {
+    if (s->kind == JOB_CLASSIFIER) {
+        if ((st = classifier_from_json(m, &s->classifier, err)) != HYPER_OK)
+            return st;
+    } else if (m) {
         if ((st = only_fields(m, "model.", mk, err)) != HYPER_OK)
             return st;
         const json_t *cell = json_object_get(m, "cell");
@@ -614,29 +676,49 @@ static int on_report(const train_progress *p, void *user)
 typedef struct {
     corpus text;
     stroke_corpus strokes;
+    image_set images;
     train_data td;
 } job_data;
+
+static void job_data_free(job_data *d)
+{
+    corpus_free(&d->text);
+    stroke_corpus_free(&d->strokes);
+    image_set_free(&d->images);
+}
 
 /* Steps of an epochs-based spec: passes over the training characters or points. */
 static int64_t epoch_steps(const job_spec *s, const job_data *d)
 {
-    double items = 0;
-    if (d->td.text) {
+    double items = 0, per_step = (double)s->train.batch * s->train.seq;
+    if (d->td.images) {
+        items = d->images.n_train;
+        per_step = s->train.batch;     /* images, not time steps */
+    } else if (d->td.text) {
         items = (double)d->text.n_train;
     } else {
         for (int32_t k = 0; k < d->strokes.n_train; k++)
             items += d->strokes.set.lines[k].npoints - 1;
     }
-    double steps = ceil(s->epochs * items / ((double)s->train.batch * s->train.seq));
+    double steps = ceil(s->epochs * items / per_step);
     return steps < 1 ? 1 : (steps > JOB_MAX_STEPS ? JOB_MAX_STEPS : (int64_t)steps);
 }
 
 /* Refuses a run whose memory (the training workspace, weights, gradient and Adam moments)
  * exceeds JOB_MAX_TRAIN_BYTES, before anything is allocated. */
-static hyper_status check_train_memory(const model_config *cfg, const train_params *tp, char *err)
+static hyper_status check_train_memory(const job_spec *s, const model_config *cfg, const train_params *tp,
+                                       char *err)
 {
-    const double ws = (double)model_train_ws_bytes(cfg, tp->batch, tp->seq);
-    const double weights = 4.0 * (double)model_param_count(cfg) * sizeof(real);
+    double ws, weights;
+    if (s->kind == JOB_CLASSIFIER) {
+        clf_counts n;
+        clf_param_counts(&s->classifier, &n);
+        ws = (double)clf_ws_bytes(&s->classifier, tp->batch > 100 ? tp->batch : 100);
+        weights = 4.0 * (double)n.total * sizeof(real);
+    } else {
+        ws = (double)model_train_ws_bytes(cfg, tp->batch, tp->seq);
+        weights = 4.0 * (double)model_param_count(cfg) * sizeof(real);
+    }
     if (ws + weights > (double)JOB_MAX_TRAIN_BYTES)
         return hyper_fail(err, HYPER_ERR_ARG,
                           "model and train: this size, batch and seq need %.1f GiB to train; at most %.1f GiB "
@@ -691,7 +773,10 @@ static void run_job(job_runner *r, job *j)
             have_init = 1;
     }
     if (st == HYPER_OK) {
-        if (spec.kind == JOB_CHARLM) {
+        if (spec.kind == JOB_CLASSIFIER) {
+            st = r->host.load_images(r->host.user, spec.dataset, &d.images, err);
+            d.td.images = &d.images;
+        } else if (spec.kind == JOB_CHARLM) {
             st = r->host.load_text(r->host.user, spec.dataset, voc.size ? &voc : NULL, spec.val_fraction, &d.text, err);
             d.td.text = &d.text;
         } else {
@@ -712,13 +797,14 @@ static void run_job(job_runner *r, job *j)
         j->info.steps = tp.steps;
         record_save(r, j);
         pthread_mutex_unlock(&r->mu);
-        st = check_train_memory(&cfg, &tp, err);
+        st = check_train_memory(&spec, &cfg, &tp, err);
     }
     if (st == HYPER_OK) {
         if (resume) {
             st = trainer_resume(&t, ckpt, &tp, &d.td, err);
         } else {
-            st = trainer_new(&t, &cfg, &tp, &d.td, err);
+            st = spec.kind == JOB_CLASSIFIER ? trainer_new_classifier(&t, &spec.classifier, &tp, &d.td, err)
+                                             : trainer_new(&t, &cfg, &tp, &d.td, err);
             if (st == HYPER_OK && have_init)
                 st = trainer_set_weights(t, &init_m, err);
         }
@@ -759,8 +845,7 @@ static void run_job(job_runner *r, job *j)
         if (trainer_save_checkpoint(t, next, sub) == HYPER_OK)
             checkpoint_commit(r, j, next, ckpt, trainer_steps_done(t));
         trainer_free(t);
-        corpus_free(&d.text);
-        stroke_corpus_free(&d.strokes);
+        job_data_free(&d);
         return;
     }
     job_state end = JOB_FAILED;
@@ -774,8 +859,7 @@ static void run_job(job_runner *r, job *j)
         err[0] = 0;
     }
     trainer_free(t);
-    corpus_free(&d.text);
-    stroke_corpus_free(&d.strokes);
+    job_data_free(&d);
     pthread_mutex_lock(&r->mu);
     pin_dataset(r, j, 0);
     j->info.state = end;
@@ -940,11 +1024,21 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
     if (s.kind == JOB_CHARLM)
         cfg.outputs = 2; /* the vocabulary is known when the data is read */
     char sub[HYPER_ERRMSG_MAX];
-    if ((st = model_config_check(&cfg, sub)) != HYPER_OK)
+    if (s.kind == JOB_CLASSIFIER) {
+        if ((st = clf_config_check(&s.classifier, sub)) != HYPER_OK)
+            return hyper_fail(err, st, "model.%s", sub);
+        if (s.init_from[0])
+            return hyper_fail(err, HYPER_ERR_ARG, "init_from: classifier jobs start from fresh weights");
+        if (s.train.keep != 1)
+            return hyper_fail(err, HYPER_ERR_ARG, "model.keep: the classifiers have no dropout");
+        if (s.train.batch > CLF_MAX_BATCH)
+            return hyper_fail(err, HYPER_ERR_ARG, "train.batch: %d is above the classifiers' limit of %d",
+                              s.train.batch, CLF_MAX_BATCH);
+    } else if ((st = model_config_check(&cfg, sub)) != HYPER_OK)
         return hyper_fail(err, st, "model: %s", sub);
     if (s.kind == JOB_CHARLM)
         cfg.outputs = JOB_VOCAB_ESTIMATE;
-    if ((st = check_train_memory(&cfg, &tp, err)) != HYPER_OK)
+    if ((st = check_train_memory(&s, &cfg, &tp, err)) != HYPER_OK)
         return st;
     if ((st = r->host.check_dataset(r->host.user, s.dataset, s.kind, err)) != HYPER_OK)
         return st;

@@ -40,7 +40,7 @@ typedef enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCE
 const char *job_state_str(job_state s);
 int job_state_finished(job_state s);
 
-typedef enum { JOB_CHARLM = 0, JOB_HANDWRITING } job_kind;
+typedef enum { JOB_CHARLM = 0, JOB_HANDWRITING, JOB_CLASSIFIER } job_kind;
 const char *job_kind_str(job_kind k);
 
 /* What to train.  model.inputs/outputs are derived (vocabulary or 1 + 6 mixtures). */
@@ -50,6 +50,7 @@ typedef struct {
     char model_name[JOB_NAME_MAX];
     model_config model;          /* cell, layers, units, hyper_units, embed */
     int32_t mixtures;            /* handwriting: M (20) */
+    clf_config classifier;       /* classifier: the net (classifier.h; default hyperconv) */
     train_params train;          /* steps (or 0 with epochs), batch, seq, lr, clip, keep, seed,
                                   * eval_every, checkpoint_every, eval_limit */
     double epochs;               /* > 0: steps are computed from the data when the job starts */
@@ -89,13 +90,18 @@ typedef struct {
 } job_info;
 
 /* The spec as JSON, as the API takes it and job records store it:
- *   {"kind": "charlm"|"handwriting", "dataset", "model_name", "init_from" (optional),
+ *   {"kind": "charlm"|"handwriting"|"classifier", "dataset", "model_name", "init_from" (optional),
  *    "model": {"cell", "layers", "units", "hyper_units", "embed", "keep", "mixtures"},
+ *             or for a classifier {"arch", "hidden", "channels", "kernel", "embed",
+ *             "gen_hidden", "tile_rows", "tile_cols", "wnorm"},
  *    "train": {"steps" | "epochs", "batch", "seq", "lr", "clip", "seed", "eval_every",
  *              "checkpoint_every", "eval_limit", "val_fraction"}}
  * Missing fields take job_spec_default's values; unknown fields, wrong types and values out
  * of range are refused with HYPER_ERR_ARG and err naming the field ("train.batch: ...").
- * A fine-tune (init_from) takes the starting model's shape; "model" sizes are then unused. */
+ * A fine-tune (init_from) takes the starting model's shape; "model" sizes are then unused.
+ * A classifier job trains on an images dataset (mnist) with batch 64, lr 0.001, no clip
+ * unless told otherwise; seq is not used, init_from is refused, and its progress reports
+ * nats per image (train_loss) and the test error as a fraction (val_loss). */
 hyper_status job_spec_from_json(const json_t *j, job_spec *out, char *err);
 json_t *job_spec_to_json(const job_spec *s);        /* new reference */
 json_t *job_point_to_json(const job_point *p);      /* new reference */
@@ -107,6 +113,7 @@ typedef struct {
                               corpus *out, char *err);
     hyper_status (*load_strokes)(void *user, const char *dataset, double val_fraction,
                                  stroke_corpus *out, char *err);
+    hyper_status (*load_images)(void *user, const char *dataset, image_set *out, char *err);
     /* Checks at submission that the dataset exists and holds kind's data (text for charlm,
      * strokes for handwriting); HYPER_ERR_NOT_FOUND / HYPER_ERR_ARG with err. */
     hyper_status (*check_dataset)(void *user, const char *dataset, job_kind kind, char *err);

@@ -23,7 +23,12 @@ void registry_init(registry *r, int max_batch)
 
 static void entry_free(model_entry *e)
 {
-    scheduler_free(e->sched);
+    if (e->sched)
+        scheduler_free(e->sched);
+    if (e->clf) {
+        clf_free(e->clf);
+        free(e->clf);
+    }
     model_free(&e->m);
     vocab_free(&e->voc);
     free(e);
@@ -51,6 +56,30 @@ int model_name_valid(const char *name)
     return 1;
 }
 
+static hyper_status publish(registry *r, model_entry *e, const char *path, char *err);
+
+/* A classifier file (already open; closed here): its weights, no scheduler. */
+static hyper_status load_classifier(registry *r, model_entry *e, checkpoint *ck, const char *name,
+                                    const char *path, char *err)
+{
+    char sub[HYPER_ERRMSG_MAX];
+    hyper_status st = HYPER_ERR_NOMEM;
+    if ((e->clf = calloc(1, sizeof *e->clf)))
+        st = clf_load(ck, e->clf, sub);
+    checkpoint_close(ck);
+    if (st != HYPER_OK) {
+        hyper_fail(err, st, "%s: %s", path, st == HYPER_ERR_NOMEM && !e->clf ? "out of memory" : sub);
+        free(e->clf);
+        free(e);
+        return st;
+    }
+    snprintf(e->kind, sizeof e->kind, "%s", CLF_KIND);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->path, sizeof e->path, "%s", path);
+    e->params = e->clf->size;
+    return publish(r, e, path, err);
+}
+
 static hyper_status load_file(registry *r, const char *path, char *err)
 {
     const char *base = strrchr(path, '/');
@@ -74,7 +103,13 @@ static hyper_status load_file(registry *r, const char *path, char *err)
     if (!e)
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
     checkpoint *ck = NULL;
-    hyper_status st = checkpoint_open(path, &ck, err);
+    hyper_status st = checkpoint_open_tensors(path, &ck, err);
+    if (st == HYPER_OK && clf_is_classifier_file(ck))
+        return load_classifier(r, e, ck, name, path, err);
+    checkpoint_close(ck);
+    ck = NULL;
+    if (st == HYPER_OK)
+        st = checkpoint_open(path, &ck, err);
     if (st == HYPER_OK) {
         const char *kind = checkpoint_meta(ck, "kind");
         snprintf(e->kind, sizeof e->kind, "%s", kind ? kind : "charlm");
@@ -106,6 +141,12 @@ static hyper_status load_file(registry *r, const char *path, char *err)
         entry_free(e);
         return hyper_fail(err, HYPER_ERR_NOMEM, "%s: cannot start its scheduler", path);
     }
+    return publish(r, e, path, err);
+}
+
+/* Adds a loaded entry (taken: freed on failure). */
+static hyper_status publish(registry *r, model_entry *e, const char *path, char *err)
+{
     /* checked again under the lock: two jobs may publish at the same moment */
     pthread_rwlock_wrlock(&r->lock);
     int clash = r->n >= REGISTRY_MAX_MODELS;

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "classifier.h"
 #include "common.h"
 #include "model.h"
 #include "strokes.h"
@@ -21,12 +22,14 @@ typedef struct {
     char name[MODEL_NAME_MAX];   /* the file name without its extension */
     char path[1024];
     char kind[16];               /* "charlm", or what the file's "kind" metadata says */
-    model m;                     /* weights (read-only once registered) */
+    model m;                     /* weights (read-only once registered); empty for classifiers */
+    classifier *clf;             /* owned: a classifier (kind "classifier"), else NULL */
     vocab voc;                   /* empty (size 0) for dense-input models */
     int handwriting;             /* 1: a handwriting model (handwriting.h) */
     stroke_stats strokes;        /* its normalisation (handwriting models) */
     size_t params;
-    struct scheduler *sched;     /* owned; steps this model's generations */
+    struct scheduler *sched;     /* owned; steps this model's generations (NULL for classifiers) */
+    _Atomic unsigned long long classifications; /* images classified (classifiers) */
 } model_entry;
 
 typedef struct {
@@ -43,7 +46,8 @@ void registry_init(registry *r, int max_batch);
 void registry_free(registry *r);
 
 /* Loads a model file (or every *.safetensors file of a directory, in name order) and starts
- * a scheduler for each.  A name already registered is an error. */
+ * a scheduler for each character or handwriting model (classifiers need none: a
+ * classification is one forward pass).  A name already registered is an error. */
 hyper_status registry_load(registry *r, const char *path, char *err);
 
 /* The entry of that name (borrowed; entries live until registry_free), or NULL. */

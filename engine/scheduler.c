@@ -395,6 +395,10 @@ void scheduler_free(scheduler *s)
 
 void scheduler_stats(scheduler *s, sched_stats *out)
 {
+    if (!s) {   /* a classifier: nothing is stepped */
+        memset(out, 0, sizeof *out);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
     out->active = s->nactive;

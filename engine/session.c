@@ -238,8 +238,9 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
         return NULL;
     }
     model_entry *m = registry_find(reg, model_name);
-    if (!m) {
-        fprintf(stderr, "hyperd: %s: model '%s' is not loaded, session skipped\n", file, model_name);
+    if (!m || m->clf) {
+        fprintf(stderr, "hyperd: %s: model '%s' is %s, session skipped\n", file, model_name,
+                m ? "a classifier (it has no sessions)" : "not loaded");
         return NULL;
     }
     json_t *seen = json_object_get(j, m->handwriting ? "points_seen" : "chars_seen");

