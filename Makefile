@@ -144,7 +144,7 @@ $(WEB_TEST_MODULES): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund
 	touch $@
 
-web-test: $(BUILD)/hyperd $(BUILD)/hyper $(WEB_TEST_MODULES)
+web-test: $(BUILD)/hyperd $(BUILD)/hyper $(WEB_TEST_MODULES) $(MNIST)
 	HYPERD=$(BUILD)/hyperd HYPER=$(BUILD)/hyper node tests/web/demo.test.mjs
 
 test: deps

@@ -112,7 +112,8 @@ void api_metrics_get(const api_request *req, api_reply *rep)
     for (int i = 0; i < nm && st; i++)
         scheduler_stats(registry_at(app->models, i)->sched, &st[i]);
     for (int i = 0; i < nm && st; i++)
-        strbuf_printf(&sb, "hyperd_chars_generated_total{model=\"%s\"} %llu\n",
+        if (registry_at(app->models, i)->sched)
+            strbuf_printf(&sb, "hyperd_chars_generated_total{model=\"%s\"} %llu\n",
                   registry_at(app->models, i)->name, (unsigned long long)st[i].chars);
     strbuf_printf(&sb, "# HELP hyperd_classifications_total Images classified.\n"
                        "# TYPE hyperd_classifications_total counter\n");
@@ -125,11 +126,14 @@ void api_metrics_get(const api_request *req, api_reply *rep)
     strbuf_printf(&sb, "# HELP hyperd_generations_active Requests being stepped.\n"
                    "# TYPE hyperd_generations_active gauge\n");
     for (int i = 0; i < nm && st; i++)
-        strbuf_printf(&sb, "hyperd_generations_active{model=\"%s\"} %d\n",
+        if (registry_at(app->models, i)->sched)
+            strbuf_printf(&sb, "hyperd_generations_active{model=\"%s\"} %d\n",
                   registry_at(app->models, i)->name, st[i].active);
     strbuf_printf(&sb, "# HELP hyperd_batch_size Streams stepped together per scheduler step.\n"
                    "# TYPE hyperd_batch_size histogram\n");
     for (int i = 0; i < nm && st; i++) {
+        if (!registry_at(app->models, i)->sched)
+            continue;   /* a classifier: nothing is stepped */
         const char *name = registry_at(app->models, i)->name;
         uint64_t cum = 0;
         for (int b = 0; b < SCHED_BATCH_BUCKETS; b++) {
@@ -145,6 +149,8 @@ void api_metrics_get(const api_request *req, api_reply *rep)
     strbuf_printf(&sb, "# HELP hyperd_step_seconds Time of one batched step.\n"
                    "# TYPE hyperd_step_seconds histogram\n");
     for (int i = 0; i < nm && st; i++) {
+        if (!registry_at(app->models, i)->sched)
+            continue;   /* a classifier: nothing is stepped */
         const char *name = registry_at(app->models, i)->name;
         uint64_t cum = 0;
         for (int b = 0; b < SCHED_STEP_BUCKETS; b++) {

@@ -227,7 +227,7 @@ static int bench_config_run(const bench_config *bc, const bench_options *o)
     tp.seq = BENCH_T;
     tp.steps = 1000000000;
     trainer *t = NULL;
-    if (trainer_new(&t, &cfg, &tp, &(train_data){&text, NULL}, err) != HYPER_OK) {
+    if (trainer_new(&t, &cfg, &tp, &(train_data){.text = &text}, err) != HYPER_OK) {
         fprintf(stderr, "bench_engine: %s\n", err);
         corpus_free(&text);
         return -1;

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <nettle/base64.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,4 +371,38 @@ hyper_status png_to_mnist(const void *buf, size_t len, float *out784, char *err)
     st = image_to_mnist(ink, w, h, out784, err);
     free(ink);
     return st;
+}
+
+hyper_status png_encode_rgb_base64(const uint8_t *rgb, int w, int h, char **out, char *err)
+{
+    *out = NULL;
+    if (w < 1 || h < 1 || w > IMG_MAX_SIDE || h > IMG_MAX_SIDE)
+        return hyper_fail(err, HYPER_ERR_ARG, "a %d×%d image cannot be encoded", w, h);
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)w;
+    image.height = (png_uint_32)h;
+    image.format = PNG_FORMAT_RGB;
+    /* ask for the size first, then write into a buffer of that size */
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&image, NULL, &size, 0, rgb, 0, NULL))
+        return hyper_fail(err, HYPER_ERR_FORMAT, "PNG encoding failed: %s", image.message);
+    uint8_t *png = malloc(size);
+    char *b64 = png ? malloc(BASE64_ENCODE_RAW_LENGTH(size) + 1) : NULL;
+    if (!b64) {
+        free(png);
+        png_image_free(&image);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory encoding a PNG");
+    }
+    if (!png_image_write_to_memory(&image, png, &size, 0, rgb, 0, NULL)) {
+        free(png);
+        free(b64);
+        return hyper_fail(err, HYPER_ERR_FORMAT, "PNG encoding failed: %s", image.message);
+    }
+    base64_encode_raw(b64, size, png);
+    b64[BASE64_ENCODE_RAW_LENGTH(size)] = 0;
+    free(png);
+    *out = b64;
+    return HYPER_OK;
 }

@@ -102,6 +102,10 @@ hyper_status png_decode_ink(const void *buf, size_t len, float **out, int *w, in
  * naming it. */
 hyper_status image_to_mnist(const float *ink, int w, int h, float *out784, char *err);
 
+/* An 8-bit RGB image (w × h × 3 bytes, row-major) as a PNG in base64, for data: URIs in
+ * SVG pictures.  *out is malloc'd and NUL-terminated. */
+hyper_status png_encode_rgb_base64(const uint8_t *rgb, int w, int h, char **out, char *err);
+
 /* What a PNG body goes through in the daemon: png_decode_ink, then image_to_mnist.
  * Errors are those of the two steps; out784 is all zero after any of them. */
 hyper_status png_to_mnist(const void *buf, size_t len, float *out784, char *err);

@@ -341,6 +341,10 @@ json_t *job_spec_to_json(const job_spec *s)
                               s->val_fraction);
     if (s->epochs > 0)
         json_object_set_new(train, "epochs", json_real(s->epochs));
+    if (s->kind == JOB_CLASSIFIER) {   /* a classifier has no sequences, and a fixed test split */
+        json_object_del(train, "seq");
+        json_object_del(train, "val_fraction");
+    }
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "kind", job_kind_str(s->kind), "dataset", s->dataset,
                           "model_name", s->model_name, "model", model, "train", train);
     if (s->init_from[0])
@@ -1047,6 +1051,13 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
         checkpoint *ck = NULL;
         if (!r->host.model_path(r->host.user, s.init_from, path, sizeof path))
             return hyper_fail(err, HYPER_ERR_NOT_FOUND, "init_from: no model named '%s' is served", s.init_from);
+        if (checkpoint_open_tensors(path, &ck, NULL) == HYPER_OK) {
+            const int clf = clf_is_classifier_file(ck);
+            checkpoint_close(ck);
+            if (clf)
+                return hyper_fail(err, HYPER_ERR_ARG, "init_from: '%s' is a classifier, not a %s model", s.init_from,
+                                  s.kind == JOB_HANDWRITING ? "handwriting" : "character");
+        }
         if ((st = checkpoint_open(path, &ck, sub)) != HYPER_OK)
             return hyper_fail(err, HYPER_ERR_ARG, "init_from: %s", sub);
         const model_config *ic = checkpoint_config(ck);

@@ -972,7 +972,9 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
                          const char *ckpt_path, char *err)
 {
     const double start = now_seconds();
-    double window_start = start, window_loss = 0;
+    /* aside: seconds of the window spent validating and checkpointing, which the training
+     * rate leaves out (a classifier's test pass can take longer than its steps) */
+    double window_start = start, window_loss = 0, aside = 0;
     int64_t window_steps = 0, window_items = t->items;
     const int64_t first = t->step;
     if (report_every < 1)
@@ -985,6 +987,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
         const int64_t s = t->step;
         const int last = s == t->tp.steps;
         const int eval = last || (t->tp.eval_every > 0 && s % t->tp.eval_every == 0);
+        const double before = now_seconds();
         if (eval && has_validation(t))
             trainer_eval(t);
         const int ckpt = ckpt_path && (last || (t->tp.checkpoint_every > 0 && s % t->tp.checkpoint_every == 0));
@@ -993,6 +996,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
             if (st != HYPER_OK)
                 return st;
         }
+        aside += now_seconds() - before;
         if (report && (eval || ckpt || s % report_every == 0)) {
             const double now = now_seconds();
             train_progress p = {
@@ -1002,7 +1006,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
                 .images = t->data.images != NULL,
                 .train_loss = window_loss / (double)window_steps / (t->data.text ? M_LN2 : 1.0),
                 .val_loss = t->val_loss,
-                .items_per_sec = (double)(t->items - window_items) / fmax(now - window_start, 1e-9),
+                .items_per_sec = (double)(t->items - window_items) / fmax(now - window_start - aside, 1e-9),
                 .elapsed = now - start,
                 .evaluated = eval,
                 .checkpointed = ckpt,
@@ -1012,6 +1016,7 @@ hyper_status trainer_run(trainer *t, int32_t report_every, train_report_fn repor
             window_steps = 0;
             window_items = t->items;
             window_start = now;
+            aside = 0;
             if (report(&p, user))
                 return hyper_fail(err, HYPER_ERR_CANCELLED, "training stopped at step %" PRId64, s);
         }

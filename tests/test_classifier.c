@@ -379,12 +379,14 @@ START_TEST(kernels_svg_draws_every_kernel)
         char *svg = strbuf_take(&sb);
         ck_assert_ptr_nonnull(svg);
         ck_assert_int_eq(strncmp(svg, "<svg", 4), 0);
-        size_t rects = 0;
-        for (const char *p = svg; (p = strstr(p, "<rect")); p++)
-            rects++;
-        /* conv: 16 kernels of 7×7 and 16×16 of 7×7, plus the background; mlp: 16 of 28×28 */
-        const size_t want = a >= CLF_CONV ? 16 * 49 + 256 * 49 + 1 : 16 * 784 + 1;
-        ck_assert_uint_eq(rects, want);
+        size_t images = 0;
+        for (const char *p = svg; (p = strstr(p, "<image")); p++)
+            images++;
+        /* conv: 16 kernels of conv1 and 16×16 of conv2; mlp: the first 16 hidden units */
+        ck_assert_uint_eq(images, a >= CLF_CONV ? 16 + 256 : 16);
+        ck_assert_ptr_nonnull(strstr(svg, "data:image/png;base64,iVBOR"));   /* a PNG signature */
+        ck_assert_uint_lt(strlen(svg), 200000);
+        ck_assert_int_eq(strcmp(svg + strlen(svg) - 7, "</svg>\n"), 0);
         free(svg);
         clf_free(&c);
     }

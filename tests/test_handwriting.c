@@ -66,7 +66,7 @@ START_TEST(stroke_model_learns_loops)
     tp.eval_every = 0;
     char err[HYPER_ERRMSG_MAX];
     trainer *t = NULL;
-    ck_assert_msg(trainer_new(&t, &cfg, &tp, &(train_data){NULL, &c}, err) == HYPER_OK, "%s", err);
+    ck_assert_msg(trainer_new(&t, &cfg, &tp, &(train_data){.text = NULL, .strokes = &c}, err) == HYPER_OK, "%s", err);
     double before = trainer_eval(t);
     ck_assert_int_eq(trainer_run(t, 50, NULL, NULL, NULL, err), HYPER_OK);
     double after = trainer_eval(t);
@@ -102,14 +102,14 @@ START_TEST(stroke_resume_equals_uninterrupted)
     snprintf(half, sizeof half, "%s/half.train", dir);
     tp.steps = 5;      /* stops in the middle of the second batch of lines */
     trainer *a = NULL;
-    ck_assert_int_eq(trainer_new(&a, &cfg, &tp, &(train_data){NULL, &c}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&a, &cfg, &tp, &(train_data){.text = NULL, .strokes = &c}, err), HYPER_OK);
     run_steps(a, half);
     trainer_free(a);
     tp.steps = 14;
     trainer *u = NULL, *r = NULL;
-    ck_assert_int_eq(trainer_new(&u, &cfg, &tp, &(train_data){NULL, &c}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&u, &cfg, &tp, &(train_data){.text = NULL, .strokes = &c}, err), HYPER_OK);
     run_steps(u, NULL);
-    ck_assert_msg(trainer_resume(&r, half, &tp, &(train_data){NULL, &c}, err) == HYPER_OK, "%s", err);
+    ck_assert_msg(trainer_resume(&r, half, &tp, &(train_data){.text = NULL, .strokes = &c}, err) == HYPER_OK, "%s", err);
     ck_assert_int_eq(trainer_steps_done(r), 5);
     run_steps(r, NULL);
     const model *mu = trainer_model(u), *mr = trainer_model(r);
@@ -119,7 +119,7 @@ START_TEST(stroke_resume_equals_uninterrupted)
     stroke_corpus other;
     make_loops(&other, 20, 3);
     trainer *bad = NULL;
-    ck_assert_int_eq(trainer_resume(&bad, half, &tp, &(train_data){NULL, &other}, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(trainer_resume(&bad, half, &tp, &(train_data){.text = NULL, .strokes = &other}, err), HYPER_ERR_ARG);
     ck_assert_msg(strstr(err, "differs") != NULL, "%s", err);
     stroke_corpus_free(&other);
     trainer_free(u);
@@ -195,7 +195,7 @@ START_TEST(drawing_is_deterministic_and_primed)
     char err[HYPER_ERRMSG_MAX], path[160];
     snprintf(path, sizeof path, "%s/hw.safetensors", dir);
     trainer *t = NULL;
-    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){NULL, &c}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){.text = NULL, .strokes = &c}, err), HYPER_OK);
     run_steps(t, NULL);
     ck_assert_int_eq(trainer_save_model(t, path, err), HYPER_OK);
     trainer_free(t);
@@ -263,9 +263,9 @@ START_TEST(stroke_trainer_refuses_a_text_model)
     train_params_default(&tp);
     trainer *t = NULL;
     char err[HYPER_ERRMSG_MAX];
-    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){NULL, &c}, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){.text = NULL, .strokes = &c}, err), HYPER_ERR_ARG);
     ck_assert_msg(strstr(err, "handwriting model") != NULL, "%s", err);
-    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){NULL, NULL}, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){.text = NULL, .strokes = NULL}, err), HYPER_ERR_ARG);
     ck_assert_ptr_null(t);
     stroke_corpus_free(&c);
 }

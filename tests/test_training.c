@@ -60,7 +60,7 @@ START_TEST(small_model_overfits_repeated_text)
     tp.steps = 300;
     tp.eval_every = 0;
     trainer *t = NULL;
-    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){&c, NULL}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_OK);
     ck_assert_int_eq(trainer_run(t, 50, NULL, NULL, NULL, err), HYPER_OK);
     double bpc = trainer_eval(t);
     ck_assert_msg(bpc < 0.1, "held-out bpc %.4f after %d steps, want < 0.1", bpc, (int)tp.steps);
@@ -96,17 +96,17 @@ START_TEST(resume_equals_uninterrupted)
     /* stop after 7 steps (state carried mid-slice) */
     tp.steps = 7;
     trainer *a = NULL;
-    ck_assert_int_eq(trainer_new(&a, &cfg, &tp, &(train_data){&c, NULL}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&a, &cfg, &tp, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_OK);
     run_to(a, half);
     trainer_free(a);
     /* uninterrupted 15 steps */
     tp.steps = 15;
     trainer *u = NULL;
-    ck_assert_int_eq(trainer_new(&u, &cfg, &tp, &(train_data){&c, NULL}, err), HYPER_OK);
+    ck_assert_int_eq(trainer_new(&u, &cfg, &tp, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_OK);
     run_to(u, full);
     /* resumed from step 7 to 15 */
     trainer *r = NULL;
-    ck_assert_msg(trainer_resume(&r, half, &tp, &(train_data){&c, NULL}, err) == HYPER_OK, "%s", err);
+    ck_assert_msg(trainer_resume(&r, half, &tp, &(train_data){.text = &c, .strokes = NULL}, err) == HYPER_OK, "%s", err);
     ck_assert_int_eq(trainer_steps_done(r), 7);
     run_to(r, NULL);
     const model *mu = trainer_model(u), *mr = trainer_model(r);
@@ -117,14 +117,14 @@ START_TEST(resume_equals_uninterrupted)
     trainer *bad = NULL;
     train_params tp2 = tp;
     tp2.lr = 0.5;
-    ck_assert_int_eq(trainer_resume(&bad, half, &tp2, &(train_data){&c, NULL}, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(trainer_resume(&bad, half, &tp2, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_ERR_ARG);
     ck_assert_msg(strstr(err, "lr") != NULL, "message does not name lr: %s", err);
     ck_assert_ptr_null(bad);
     /* a plain model file is not a training checkpoint */
     char plain[160];
     snprintf(plain, sizeof plain, "%s/plain.safetensors", dir);
     ck_assert_int_eq(trainer_save_model(u, plain, err), HYPER_OK);
-    ck_assert_int_ne(trainer_resume(&bad, plain, &tp, &(train_data){&c, NULL}, err), HYPER_OK);
+    ck_assert_int_ne(trainer_resume(&bad, plain, &tp, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_OK);
     trainer_free(u);
     trainer_free(r);
     corpus_free(&c);
@@ -157,7 +157,7 @@ START_TEST(too_short_text_is_refused)
     train_params tp;
     train_params_default(&tp);
     trainer *t = NULL;
-    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){&c, NULL}, err), HYPER_ERR_ARG);
+    ck_assert_int_eq(trainer_new(&t, &cfg, &tp, &(train_data){.text = &c, .strokes = NULL}, err), HYPER_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err, "too short"));
     corpus_free(&c);
     remove_dir();

@@ -32,7 +32,10 @@ function headers(extra) {
 
 async function send(method, path, body, extraHeaders, signal) {
   const init = { method, headers: headers(extraHeaders), signal };
-  if (body !== undefined) {
+  if (body instanceof Blob) { // sent as it is, typed by its own type (a PNG, say)
+    init.headers['Content-Type'] = body.type || 'application/octet-stream';
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
@@ -55,7 +58,8 @@ async function send(method, path, body, extraHeaders, signal) {
   return res;
 }
 
-// One JSON request; resolves with the decoded reply (null for 204), rejects with an ApiError.
+// One request with a JSON body, or a Blob sent as it is; resolves with the decoded JSON reply
+// (null for 204), rejects with an ApiError.
 export async function call(method, path, body, { signal } = {}) {
   const res = await send(method, path, body, {}, signal);
   return res.status === 204 ? null : res.json();

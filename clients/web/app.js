@@ -1,10 +1,11 @@
 // app.js — the demo page of hyperd: tabs, the server's status, the API key, the model list
-// shared by the panels (text.js, handwriting.js, training.js).  Plain ES modules, no build
-// step; everything is served by hyperd itself.
+// shared by the panels (text.js, handwriting.js, digits.js, training.js).  Plain ES modules,
+// no build step; everything is served by hyperd itself.
 
 import { ApiError, apiKey, call, setApiKey, sleep } from './api.js';
 import { initText, selectTextModel, setTextModels } from './text.js';
 import { initHandwriting, redrawHandwriting, selectHandwritingModel, setHandwritingModels } from './handwriting.js';
+import { initDigits, selectDigitModel, setDigitModels } from './digits.js';
 import { initTraining, loadTraining, redrawTraining } from './training.js';
 
 const $ = (id) => document.getElementById(id);
@@ -13,7 +14,7 @@ let models = [];
 
 // ---- tabs (WAI-ARIA tabs: arrow keys move between them) -----------------------------------
 
-const TABS = { text: 'tab-text', handwriting: 'tab-hw', training: 'tab-train' };
+const TABS = { text: 'tab-text', handwriting: 'tab-hw', digits: 'tab-digits', training: 'tab-train' };
 const tabs = [...document.querySelectorAll('[role="tab"]')];
 
 function showTab(tab, { focus = false } = {}) {
@@ -61,8 +62,10 @@ async function refreshModels() {
     models = r.models;
     setTextModels(models, r.default);
     setHandwritingModels(models);
+    setDigitModels(models);
     const hw = models.filter((m) => m.kind === 'handwriting').length;
-    setStatus(`ready · ${models.length - hw} text, ${hw} handwriting model${hw === 1 ? '' : 's'}`, true);
+    const clf = models.filter((m) => m.kind === 'classifier').length;
+    setStatus(`ready · ${models.length - hw - clf} text, ${hw} handwriting, ${clf} digit model${clf === 1 ? '' : 's'}`, true);
     return 'ok';
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
@@ -80,6 +83,9 @@ function useModel(name, kind) {
   if (kind === 'handwriting') {
     selectHandwritingModel(name);
     showTab($(TABS.handwriting), { focus: true });
+  } else if (kind === 'classifier') {
+    selectDigitModel(name);
+    showTab($(TABS.digits), { focus: true });
   } else {
     selectTextModel(name);
     showTab($(TABS.text), { focus: true });
@@ -117,5 +123,6 @@ initTabs();
 initKey();
 initText();
 initHandwriting();
+initDigits();
 initTraining({ refreshModels, useModel, modelNames: () => models.map((m) => m.name) });
 connect();

@@ -283,7 +283,7 @@ async function reset() {
 
 // Fills the model picker with the character models (keeping the choice when it is still there).
 export function setTextModels(list, defaultName) {
-  const textModels = list.filter((m) => m.kind !== 'handwriting');
+  const textModels = list.filter((m) => m.kind !== 'handwriting' && m.kind !== 'classifier');
   models.clear();
   for (const m of textModels) models.set(m.name, m);
   const keep = el.model.value;

@@ -1,7 +1,8 @@
 // demo.test.mjs — the demo page in a real browser: starts build/hyperd on a loopback port
 // (a temporary --data-dir, an API key), drives Debian's headless Chromium through
-// playwright-core as a user would (key, text, handwriting, a training job), and saves
-// screenshots to build/web-screenshots/.  Exits non-zero on the first failed check.
+// playwright-core as a user would (key, text, handwriting, digits, training jobs), and saves
+// screenshots to build/web-screenshots/.  Exits non-zero on the first failed check.  Needs
+// the MNIST digits in data/mnist (make data/mnist/9.json) for the classifier checks.
 //
 //   node tests/web/demo.test.mjs        (make web-test)
 //   HYPERD=build/hyperd HYPER=build/hyper CHROMIUM=/usr/bin/chromium WEB_DIR=clients/web and
@@ -9,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +22,7 @@ const HYPERD = resolve(ROOT, process.env.HYPERD || 'build/hyperd');
 const HYPER = resolve(ROOT, process.env.HYPER || 'build/hyper');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WEB_DIR = resolve(ROOT, process.env.WEB_DIR || 'clients/web');
+const MNIST_DIR = join(ROOT, 'data/mnist');
 const SHOTS = join(ROOT, 'build/web-screenshots');
 const KEY = 'web-test-key';
 const TEST_TIMEOUT_MS = 240_000;
@@ -34,20 +36,32 @@ let browser = null;
 
 // ---- the daemon ------------------------------------------------------------------------
 
-// The models hyperd serves: the bundled ones, or (while models/handwriting.safetensors is
-// not there) the bundled character model beside a tiny handwriting model trained now.
+// The models hyperd serves: the bundled ones, or (while models/handwriting.safetensors or
+// models/digits.safetensors is not there) the bundled ones beside tiny stand-ins trained now.
 function modelsDir() {
   const bundled = join(ROOT, 'models');
-  if (existsSync(join(bundled, 'handwriting.safetensors'))) return bundled;
+  const missing = ['handwriting', 'digits'].filter((n) => !existsSync(join(bundled, `${n}.safetensors`)));
+  if (!missing.length) return bundled;
   const dir = join(tmp, 'models');
   mkdirSync(dir);
-  symlinkSync(join(bundled, 'charlm.safetensors'), join(dir, 'charlm.safetensors'));
-  log('models/handwriting.safetensors is missing: training a tiny one for the test');
-  execFileSync(HYPER, ['train', '--kind', 'handwriting', '--data', 'synthetic:40', '--out',
-    join(dir, 'handwriting.safetensors'), '--cell', 'hyperlstm', '--units', '16', '--hyper-units', '8',
-    '--embed', '2', '--mixtures', '3', '--steps', '5', '--batch', '4', '--seq', '50', '--threads', '1'],
-  { stdio: 'ignore' });
-  rmSync(join(dir, 'handwriting.safetensors.train'), { force: true });
+  for (const f of readdirSync(bundled).filter((f) => f.endsWith('.safetensors')))
+    symlinkSync(join(bundled, f), join(dir, f));
+  if (missing.includes('handwriting')) {
+    log('models/handwriting.safetensors is missing: training a tiny one for the test');
+    execFileSync(HYPER, ['train', '--kind', 'handwriting', '--data', 'synthetic:40', '--out',
+      join(dir, 'handwriting.safetensors'), '--cell', 'hyperlstm', '--units', '16', '--hyper-units', '8',
+      '--embed', '2', '--mixtures', '3', '--steps', '5', '--batch', '4', '--seq', '50', '--threads', '1'],
+    { stdio: 'ignore' });
+    rmSync(join(dir, 'handwriting.safetensors.train'), { force: true });
+  }
+  if (missing.includes('digits')) {
+    log('models/digits.safetensors is missing: training a tiny classifier for the test');
+    execFileSync(HYPER, ['train', '--kind', 'classifier', '--arch', 'hyperconv', '--data', MNIST_DIR,
+      '--out', join(dir, 'digits.safetensors'), '--steps', '30', '--batch', '32', '--eval-every', '30', '--eval-images', '200',
+      '--threads', '1'],
+    { stdio: 'ignore' });
+    rmSync(join(dir, 'digits.safetensors.train'), { force: true });
+  }
   return dir;
 }
 
@@ -55,7 +69,7 @@ function modelsDir() {
 // (it does so when the models are loaded).
 function startDaemon() {
   const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', join(tmp, 'data'),
-    '--models', modelsDir(), '--web-dir', WEB_DIR, '--api-key', KEY,
+    '--models', modelsDir(), '--web-dir', WEB_DIR, '--mnist-dir', MNIST_DIR, '--api-key', KEY,
     '--train-workers', '1', '--log-level', 'warn'];
   daemon = spawn(HYPERD, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   let stderr = '';
@@ -97,6 +111,33 @@ const inkPixels = (page, selector) => page.$eval(selector, (c) => {
   for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
   return n;
 });
+
+// Pixels of an opaque canvas whose grey level is below (dark: true) or above (dark: false)
+// the middle: the ink on the drawing pad, or on the black 28×28 picture the net saw.
+const greyPixels = (page, selector, dark) => page.$eval(selector, (c, dark) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if ((d[i] + d[i + 1] + d[i + 2] < 384) === dark) n++;
+  return n;
+}, dark);
+
+// Draws a stroke on the drawing pad with the mouse, through points given as fractions of
+// the pad's side.
+async function drawOnPad(page, points) {
+  const r = await page.$eval('#digits-pad', (c) => {
+    c.scrollIntoView({ block: 'center' });
+    const b = c.getBoundingClientRect();
+    return { x: b.x, y: b.y, w: b.width, h: b.height };
+  });
+  const at = ([fx, fy]) => [r.x + fx * r.w, r.y + fy * r.h];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
+  await page.mouse.up();
+}
+
+const SEVEN = [[0.28, 0.22], [0.5, 0.22], [0.72, 0.22], [0.6, 0.45], [0.5, 0.65], [0.44, 0.82]];
+const ONE = [[0.5, 0.15], [0.5, 0.5], [0.5, 0.85]];
 
 // Records the transcript's length at every DOM change while the page says it is busy, so
 // the test can tell text that streamed in from text that came in one piece.
@@ -304,6 +345,8 @@ async function checkTraining(page) {
   assert.equal(state, 'succeeded', `the job succeeded: ${result}`);
   assert.equal(await page.$eval('#train-progress', (e) => e.value), 1);
   assert.ok(await inkPixels(page, '#train-chart') > 200, 'the loss curve is drawn');
+  assert.equal(await page.$eval('#stat-val-name', (e) => e.textContent), 'Validation loss');
+  assert.equal(await page.$eval('#legend-val', (e) => e.textContent), 'validation (bits/char)');
   log(`training: ${result}`);
   await shot(page, 'training-done');
 
@@ -321,9 +364,172 @@ async function checkTraining(page) {
   await shot(page, 'text-new-model');
 }
 
+// The answer shown in the Digits panel: the label, the ten bars' probabilities, which bar is
+// marked best, and the status line.
+const digitAnswer = (page) => page.evaluate(() => {
+  const bars = [...document.querySelectorAll('#digits-bars li')];
+  return {
+    label: document.getElementById('digits-label').textContent,
+    p: bars.map((li) => (li.dataset.p === '' ? null : Number(li.dataset.p))),
+    best: bars.filter((li) => li.classList.contains('best')).map((li) => li.dataset.digit),
+    fill: bars.map((li) => parseFloat(li.querySelector('.fill').style.height) / 100),
+    status: document.getElementById('digits-status').textContent,
+  };
+});
+
+const fmtCount = (n) => Number(n).toLocaleString('en-US');
+
+async function checkDigits(page, base) {
+  const served = (await (await fetch(`${base}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } })).json())
+    .models.filter((m) => m.kind === 'classifier');
+  assert.ok(served.length >= 1, 'the test server has a classifier');
+  const m = served.find((x) => x.name === 'digits') || served[0];
+  const classifyCalls = [];
+  const onRequest = (r) => { if (/\/classify$/.test(r.url())) classifyCalls.push(r.headers()['content-type']); };
+  page.on('request', onRequest);
+
+  await page.click('#tab-digits');
+  assert.ok(await page.isVisible('#digits-layout'), 'the drawing pad is shown');
+  assert.ok(await page.isHidden('#digits-none'), 'no "no classifier" note');
+  assert.equal(await page.isVisible('#digits-model-field'), served.length > 1, 'a model picker only with several classifiers');
+  assert.equal(await page.$eval('#digits-model', (e) => e.value), m.name, `the classifier picked is ${m.name}`);
+  const textModels = await page.$$eval('#text-model option', (os) => os.map((o) => o.value));
+  assert.ok(!served.some((x) => textModels.includes(x.name)), `no classifier among the text models: ${textModels}`);
+  const about = await page.$eval('#digits-about', (e) => e.textContent);
+  assert.ok(about.startsWith(`${m.arch}: ${fmtCount(m.parameters)} parameters`), `the model's arch and size: ${about}`);
+  if (m.generated_weights != null) {
+    assert.ok(about.includes(`${fmtCount(m.generated_weights)} weights are generated from ${fmtCount(m.generator_parameters)}`),
+      `the generated weights: ${about}`);
+  }
+  log(`digits: ${about}`);
+  assert.equal(await greyPixels(page, '#digits-pad', true), 0, 'the pad starts blank');
+  assert.equal(await page.$eval('#digits-label', (e) => e.textContent), '?');
+
+  // a stroke, and nothing else: the pad classifies by itself once the pen lifts
+  await drawOnPad(page, SEVEN);
+  const ink = await greyPixels(page, '#digits-pad', true);
+  assert.ok(ink > 1000, `the stroke left ink on the pad (${ink} pixels)`);
+  await page.waitForFunction(() => /^[0-9]$/.test(document.getElementById('digits-label').textContent),
+    null, { timeout: 10_000 });
+  assert.deepEqual(classifyCalls, ['image/png'], 'one classification, of a PNG, after the pen lifted');
+  let a = await digitAnswer(page);
+  const sum = a.p.reduce((x, y) => x + y, 0);
+  assert.equal(a.p.length, 10, 'ten probability bars');
+  assert.ok(a.p.every((p) => p >= 0 && p <= 1), `probabilities in [0, 1]: ${a.p}`);
+  assert.ok(Math.abs(sum - 1) < 1e-3, `the probabilities sum to 1 (${sum})`);
+  const top = a.p.indexOf(Math.max(...a.p));
+  assert.equal(a.label, String(top), 'the label is the most probable digit');
+  assert.deepEqual(a.best, [a.label], 'its bar is the one marked');
+  assert.ok(a.fill.every((h, d) => Math.abs(h - a.p[d]) < 1e-3), `each bar is as high as its probability: ${a.fill}`);
+  assert.match(await page.$eval('#digits-confidence', (e) => e.textContent), /^\d+(\.\d)?% sure$/);
+  const seen = await greyPixels(page, '#digits-seen', false);
+  assert.ok(seen > 20 && seen < 400, `the 28×28 picture the net saw has ink (${seen} pixels)`);
+  log(`digits: drew a 7, the pen lifted, ${m.name} says ${a.label} (p = ${a.p[top].toFixed(3)}); ${a.status}`);
+
+  // the button asks again
+  const [again] = await Promise.all([page.waitForResponse((r) => /\/classify$/.test(r.url())), page.click('#digits-classify')]);
+  assert.equal(again.status(), 200, 'Classify sends the drawing again');
+  assert.equal(classifyCalls.length, 2, 'one request per classification');
+  page.off('request', onRequest);
+
+  // the kernels, as a picture
+  await page.check('#digits-show-kernels');
+  await page.waitForFunction(() => document.getElementById('digits-kernels-img').naturalWidth > 0, null, { timeout: 10_000 });
+  const kernels = await page.$eval('#digits-kernels-img', (i) => ({ w: i.naturalWidth, h: i.naturalHeight, shown: i.getBoundingClientRect().width }));
+  assert.ok(kernels.w > 100 && kernels.h > 100 && kernels.shown > 100, `the kernels picture loaded: ${JSON.stringify(kernels)}`);
+  assert.match(await page.$eval('#digits-kernels-caption', (e) => e.textContent), new RegExp(`^${m.name} `));
+  log(`digits: kernels.svg shown, ${kernels.w}×${kernels.h}`);
+  await shot(page, 'digits');
+
+  // Clear empties the pad and the answer; an empty pad is refused with hyperd's message
+  await page.click('#digits-clear');
+  assert.equal(await greyPixels(page, '#digits-pad', true), 0, 'Clear blanks the pad');
+  a = await digitAnswer(page);
+  assert.equal(a.label, '?', 'Clear forgets the answer');
+  assert.ok(a.p.every((p) => p === null), 'and the bars');
+  await page.click('#digits-classify');
+  await page.waitForSelector('#digits-error:not([hidden])');
+  const refused = await page.$eval('#digits-error', (e) => e.textContent);
+  assert.match(refused, /no ink/, `an empty pad is refused: ${refused}`);
+  assert.equal(await page.$eval('#digits-label', (e) => e.textContent), '?', 'no label for an empty pad');
+  log(`digits: an empty pad: ${refused}`);
+  await shot(page, 'digits-empty');
+
+  // a new drawing takes the error away
+  await drawOnPad(page, ONE);
+  await page.waitForFunction(() => /^[0-9]$/.test(document.getElementById('digits-label').textContent),
+    null, { timeout: 10_000 });
+  assert.ok(await page.isHidden('#digits-error'), 'the error went with the new answer');
+  log(`digits: drew a 1, ${m.name} says ${await page.$eval('#digits-label', (e) => e.textContent)}`);
+}
+
+// A server without a classifier (its model list filtered on the way to a second page): the
+// Digits panel says so and offers nothing to draw on.
+async function checkNoClassifier(context, base) {
+  const page = await context.newPage();
+  await page.route(/\/v1\/models$/, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.models = body.models.filter((m) => m.kind !== 'classifier');
+    await route.fulfill({ response: res, json: body });
+  });
+  await page.goto(`${base}/#digits`);
+  await page.waitForFunction(() => /^ready/.test(document.getElementById('server-status').textContent));
+  const note = await page.$eval('#digits-none', (e) => (e.hidden ? '' : e.textContent));
+  assert.match(note, /no digit classifier/, `the panel says there is no classifier: ${note}`);
+  assert.ok(await page.isHidden('#digits-layout'), 'no pad without a classifier');
+  assert.ok(await page.isDisabled('#digits-show-kernels'), 'no kernels to show');
+  log(`digits: without a classifier: ${note}`);
+  await shot(page, 'digits-none');
+  await page.close();
+}
+
+// A classifier job from the Training panel: units as the job reports them (test error in
+// percent), then "Use it" puts the new model in the Digits panel.
+async function checkClassifierTraining(page) {
+  await page.click('#tab-train');
+  await page.selectOption('#train-kind', 'classifier');
+  assert.equal(await page.$eval('#train-dataset', (e) => e.value), 'mnist', 'the mnist dataset is offered');
+  assert.ok(await page.isHidden('#train-cell') && await page.isHidden('#train-seq'), 'no cell or sequence for a classifier');
+  assert.match(await page.$eval('#train-name', (e) => e.value), /^digits-\d+$/, 'a free name is suggested');
+  await page.fill('#train-name', 'webdigits');
+  await page.selectOption('#train-arch', 'conv');
+  await page.fill('#train-steps', '30');
+  await page.fill('#train-eval', '15');
+  await page.click('#train-start');
+  await page.waitForFunction(() => /^webdigits · classifier on mnist$/.test(document.getElementById('train-title').textContent)
+    && /succeeded|failed|cancelled/.test(document.getElementById('train-state').textContent), null, { timeout: 90_000 });
+  const result = await page.$eval('#train-result', (e) => e.textContent);
+  assert.equal(await page.$eval('#train-state', (e) => e.textContent), 'succeeded', `the classifier job succeeded: ${result}`);
+  assert.match(result, /ready \(test error \d+(\.\d)?%\)/, `the result gives the test error in percent: ${result}`);
+  assert.equal(await page.$eval('#stat-val-name', (e) => e.textContent), 'Test error');
+  assert.match(await page.$eval('#stat-val', (e) => e.textContent), /^\d+(\.\d)?%$/);
+  assert.match(await page.$eval('#stat-speed', (e) => e.textContent), /images\/s$/);
+  assert.equal(await page.$eval('#legend-val', (e) => e.textContent), 'test error (%)');
+  assert.match(await page.$eval('#jobs-table tbody tr:first-child', (e) => e.textContent), /webdigits.*classifier.*succeeded.*% test error/);
+  assert.ok(await inkPixels(page, '#train-chart') > 200, 'the loss curve is drawn');
+  log(`training: ${result}`);
+  await shot(page, 'training-classifier');
+
+  await page.click('#train-result button');
+  await page.waitForFunction(() => document.getElementById('tab-digits').getAttribute('aria-selected') === 'true',
+    null, { timeout: 10_000 });
+  assert.equal(await page.$eval('#digits-model', (e) => e.value), 'webdigits', 'the new classifier is picked');
+  assert.ok(await page.isVisible('#digits-model-field'), 'two classifiers: a model picker');
+  assert.match(await page.$eval('#digits-about', (e) => e.textContent), /^conv: [\d,]+ parameters/);
+  await page.waitForFunction(() => /^webdigits /.test(document.getElementById('digits-kernels-caption').textContent)
+    && document.getElementById('digits-kernels-img').naturalWidth > 0, null, { timeout: 10_000 });
+  await page.waitForFunction(() => /model webdigits/.test(document.getElementById('digits-status').textContent)
+    && /^[0-9]$/.test(document.getElementById('digits-label').textContent), null, { timeout: 10_000 });
+  log(`training: webdigits in the Digits panel says ${await page.$eval('#digits-label', (e) => e.textContent)}`);
+  await shot(page, 'digits-new-model');
+}
+
 async function main() {
   for (const [what, path] of [['hyperd', HYPERD], ['Chromium', CHROMIUM]])
     if (!existsSync(path)) throw new Error(`${what} is not at ${path} (make deps && make)`);
+  if (!existsSync(join(MNIST_DIR, '9.json')))
+    throw new Error(`the MNIST digits are not in ${MNIST_DIR} (make data/mnist/9.json)`);
   tmp = mkdtempSync(join(tmpdir(), 'hyperd-web-'));
   mkdirSync(SHOTS, { recursive: true });
   const base = await startDaemon();
@@ -354,7 +560,10 @@ async function main() {
 
   await checkText(page);
   await checkHandwriting(page);
+  await checkDigits(page, base);
+  await checkNoClassifier(context, base);
   await checkTraining(page);
+  await checkClassifierTraining(page);
 
   // a narrow screen: one column, nothing wider than the viewport
   await page.setViewportSize({ width: 390, height: 844 });
@@ -363,7 +572,13 @@ async function main() {
   await page.click('#hw-sample');
   await page.waitForFunction(() => /300 points \(/.test(document.getElementById('hw-status').textContent));
   await shot(page, 'narrow-handwriting');
-  for (const tab of ['#tab-hw', '#tab-train', '#tab-text']) {
+  await page.click('#tab-digits');
+  await page.click('#digits-clear');
+  await drawOnPad(page, SEVEN);
+  await page.waitForFunction(() => /^[0-9]$/.test(document.getElementById('digits-label').textContent));
+  await page.$eval('#digits-bars', (e) => e.scrollIntoView({ block: 'end' }));
+  await shot(page, 'narrow-digits');
+  for (const tab of ['#tab-hw', '#tab-digits', '#tab-train', '#tab-text']) {
     await page.click(tab);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${tab}: no sideways scrolling on a narrow screen (${overflow}px too wide)`);
