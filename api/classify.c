@@ -4,15 +4,41 @@
  * kernels the net uses, generated or not).
  *
  * A classification is one forward pass on the request's own thread with its own small
- * workspace: classifiers are read-only once loaded, so requests need no lock and no queue.
+ * workspace: classifiers are read-only once loaded (their generated weights made once, at
+ * load), so requests need no lock and no queue.  PNG decoding is the one costly step (up to
+ * IMG_MAX_PIXELS pixels, about 12 MB); at most PNG_DECODERS run at once, so many large
+ * uploads together cannot take the daemon's memory.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api.h"
 #include "images.h"
+
+#define PNG_DECODERS 4
+
+static pthread_mutex_t png_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t png_cv = PTHREAD_COND_INITIALIZER;
+static int png_busy;
+
+/* png_to_mnist, at most PNG_DECODERS at a time. */
+static hyper_status decode_png(const api_request *req, float *px, char *err)
+{
+    pthread_mutex_lock(&png_mu);
+    while (png_busy >= PNG_DECODERS)
+        pthread_cond_wait(&png_cv, &png_mu);
+    png_busy++;
+    pthread_mutex_unlock(&png_mu);
+    hyper_status st = png_to_mnist(req->body, req->body_len, px, err);
+    pthread_mutex_lock(&png_mu);
+    png_busy--;
+    pthread_cond_signal(&png_cv);
+    pthread_mutex_unlock(&png_mu);
+    return st;
+}
 
 /* The classifier a request names; NULL with rep filled (404 unknown, 400 not a classifier). */
 static model_entry *find_classifier(const api_request *req, api_reply *rep)
@@ -81,31 +107,32 @@ void api_models_classify(const api_request *req, api_reply *rep)
     float px[IMG_PIXELS];
     if (content_type_is(req, "image/png")) {
         char err[HYPER_ERRMSG_MAX];
-        hyper_status st = png_to_mnist(req->body, req->body_len, px, err);
+        hyper_status st = decode_png(req, px, err);
         if (st != HYPER_OK) {
-            api_error(rep, st == HYPER_ERR_TOO_LARGE ? 413 : 400, "image: %s", err);
+            api_error(rep, st == HYPER_ERR_TOO_LARGE ? 413 : st == HYPER_ERR_NOMEM ? 503 : 400, "image: %s", err);
             return;
         }
     } else if (image_from_json(req, px, rep) < 0) {
         return;
     }
-    clf_ws *ws = clf_ws_new(e->clf, 1);
+    clf_ws *ws = clf_ws_new_inference(e->clf, 1);
     if (!ws) {
-        api_error(rep, 500, "out of memory");
+        api_error(rep, 503, "out of memory");
         return;
     }
-    real x[IMG_PIXELS], p[CLF_CLASSES];
-    for (int k = 0; k < IMG_PIXELS; k++)
-        x[k] = px[k];
-    clf_forward(e->clf, ws, 1, x, NULL, p);
+    real p[CLF_CLASSES];
+    const int best = clf_classify(e->clf, ws, px, p);
     clf_ws_free(ws);
-    e->classifications++;
-    int best = 0;
     json_t *probs = json_array();
     for (int k = 0; k < CLF_CLASSES; k++) {
-        best = p[k] > p[best] ? k : best;
+        if (!isfinite((double)p[k])) {   /* damaged weights: say so rather than answer */
+            json_decref(probs);
+            api_error(rep, 500, "model '%s' gave a non-finite probability; its weights are damaged", e->name);
+            return;
+        }
         json_array_append_new(probs, json_real(p[k]));
     }
+    e->classifications++;
     json_t *reply = json_pack("{s:s, s:i, s:o}", "model", e->name, "label", best, "probabilities", probs);
     /* a PNG was normalised the way MNIST was: the client may want to see what the net saw */
     if (content_type_is(req, "image/png")) {

@@ -6,7 +6,7 @@
 #include "api.h"
 #include "mdn.h"
 
-/* The description of a loaded model (new reference). */
+/* The description of a loaded classifier (new reference). */
 static json_t *classifier_json(const model_entry *e)
 {
     const clf_config *c = &e->clf->cfg;
@@ -23,6 +23,7 @@ static json_t *classifier_json(const model_entry *e)
     return j;
 }
 
+/* The description of a loaded model (new reference). */
 static json_t *model_json(const model_entry *e)
 {
     if (e->clf)

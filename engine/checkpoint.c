@@ -643,12 +643,9 @@ static hyper_status parse_config(checkpoint *ck, char *err)
     return HYPER_OK;
 }
 
-/* Every parameter the config implies is present with exactly its shape. */
-static hyper_status check_params(const checkpoint *ck, char *err)
+hyper_status checkpoint_check_tensors(const checkpoint *ck, const param_info *table, int n, char *err)
 {
-    param_info table[MODEL_MAX_PARAMS];
     char want[160], got[160];
-    int n = model_param_table(&ck->cfg, table, NULL);
     for (int i = 0; i < n; i++) {
         const param_info *p = &table[i];
         const ckpt_entry *e = find_entry(ck, p->name);
@@ -666,6 +663,14 @@ static hyper_status check_params(const checkpoint *ck, char *err)
                               shape_str(want, sizeof want, p->ndim, p->shape));
     }
     return HYPER_OK;
+}
+
+/* Every parameter the config implies is present with exactly its shape. */
+static hyper_status check_params(const checkpoint *ck, char *err)
+{
+    param_info table[MODEL_MAX_PARAMS];
+    const int n = model_param_table(&ck->cfg, table, NULL);
+    return checkpoint_check_tensors(ck, table, n, err);
 }
 
 /* Parses the "vocab" metadata into *v (zeroed when there is none). */
@@ -810,6 +815,8 @@ void checkpoint_close(checkpoint *ck)
 }
 
 const model_config *checkpoint_config(const checkpoint *ck) { return &ck->cfg; }
+
+const char *checkpoint_path(const checkpoint *ck) { return ck->path; }
 
 const char *checkpoint_meta(const checkpoint *ck, const char *key)
 {

@@ -58,6 +58,8 @@ void checkpoint_close(checkpoint *ck);
 
 /* The config the file describes. */
 const model_config *checkpoint_config(const checkpoint *ck);
+/* The path it was opened from (borrowed, valid until close). */
+const char *checkpoint_path(const checkpoint *ck);
 /* A metadata value (borrowed, valid until close) or NULL. */
 const char *checkpoint_meta(const checkpoint *ck, const char *key);
 
@@ -69,6 +71,9 @@ hyper_status checkpoint_load_model(const checkpoint *ck, model *m, vocab *v, cha
  * size differs. */
 hyper_status checkpoint_read_tensor(const checkpoint *ck, const char *name, real *dst,
                                     size_t size, char *err);
+/* Every tensor of a parameter table is in the file with exactly its shape; else
+ * HYPER_ERR_FORMAT naming the first that is missing or differs. */
+hyper_status checkpoint_check_tensors(const checkpoint *ck, const param_info *table, int n, char *err);
 /* 1 when the file holds a tensor of that name. */
 int checkpoint_has_tensor(const checkpoint *ck, const char *name);
 

@@ -112,6 +112,13 @@ hyper_status clf_config_check(clf_config *c, char *err)
             return hyper_fail(err, HYPER_ERR_ARG,
                               "tile_cols: %d must divide both generated matrices' columns (hidden %d and 10)",
                               c->tile_cols, H);
+        /* the generator's inner values a (one d-vector per generated row slice) */
+        const double inner = (double)CLF_PIXELS * H / c->tile_cols * c->gen_hidden;
+        if (inner > CLF_MAX_GEN_VALUES)
+            return hyper_fail(err, HYPER_ERR_ARG,
+                              "tile_cols: hidden %d in tiles %d wide with gen_hidden %d makes %.0f inner values "
+                              "in the generator, at most %d (wider tiles or a smaller gen_hidden)",
+                              H, c->tile_cols, c->gen_hidden, inner, CLF_MAX_GEN_VALUES);
     }
     return HYPER_OK;
 }
@@ -279,6 +286,7 @@ void clf_free(classifier *c)
 {
     if (!c)
         return;
+    free(c->frozen);
     free(c->block);
     memset(c, 0, sizeof *c);
 }
@@ -364,35 +372,41 @@ int clf_is_classifier_file(const checkpoint *ck)
 
 hyper_status clf_load(const checkpoint *ck, classifier *c, char *err)
 {
+    const char *path = checkpoint_path(ck);
     char msg[HYPER_ERRMSG_MAX];
     clf_config cfg;
     memset(&cfg, 0, sizeof cfg);
     memset(c, 0, sizeof *c);
     if (!clf_is_classifier_file(ck))
-        return hyper_fail(err, HYPER_ERR_FORMAT, "metadata \"kind\" is not \"%s\"", CLF_KIND);
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: metadata \"kind\" is not \"%s\"", path, CLF_KIND);
     clf_arch arch;
     const char *a = checkpoint_meta(ck, "arch");
     if (!a || clf_arch_parse(a, &arch) != 0)
-        return hyper_fail(err, HYPER_ERR_FORMAT, "metadata \"arch\": \"%s\" is not mlp, hypermlp, conv or hyperconv",
-                          a ? a : "(missing)");
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: metadata \"arch\": \"%s\" is not mlp, hypermlp, conv or hyperconv",
+                          path, a ? a : "(missing)");
     cfg.arch = arch;
     for (int i = 0; i < NCONFIG_KEYS; i++) {
         const char *v = checkpoint_meta(ck, config_keys[i].key);
         char *end = NULL;
         long x = v ? strtol(v, &end, 10) : -1;
         if (!v || !*v || *end || x < 0 || x > INT32_MAX)
-            return hyper_fail(err, HYPER_ERR_FORMAT, "metadata \"%s\" is missing or not a decimal integer",
+            return hyper_fail(err, HYPER_ERR_FORMAT, "%s: metadata \"%s\" is missing or not a decimal integer", path,
                               config_keys[i].key);
         *config_field(&cfg, i) = (int32_t)x;
     }
     if (clf_create(c, &cfg, msg) != HYPER_OK)
-        return hyper_fail(err, HYPER_ERR_FORMAT, "invalid classifier config: %s", msg);
-    for (int p = 0; p < c->nparams; p++) {
-        const param_info *pi = &c->table[p];
-        if (checkpoint_read_tensor(ck, pi->name, c->block + pi->offset, pi->size, err) != HYPER_OK) {
-            clf_free(c);
-            return HYPER_ERR_FORMAT;
-        }
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: invalid classifier config: %s", path, msg);
+    /* every tensor with exactly the shape the config gives it, then the values */
+    hyper_status st = checkpoint_check_tensors(ck, c->table, c->nparams, err);
+    for (int p = 0; st == HYPER_OK && p < c->nparams; p++)
+        st = checkpoint_read_tensor(ck, c->table[p].name, c->block + c->table[p].offset, c->table[p].size, err);
+    const char *pc = checkpoint_meta(ck, "param_count");
+    if (st == HYPER_OK && pc && strtoull(pc, NULL, 10) != c->size)
+        st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: metadata \"param_count\" is \"%s\" but the config has %zu parameters",
+                        path, pc, c->size);
+    if (st != HYPER_OK) {
+        clf_free(c);
+        return HYPER_ERR_FORMAT;
     }
     return HYPER_OK;
 }
@@ -401,6 +415,7 @@ hyper_status clf_load(const checkpoint *ck, classifier *c, char *err)
 
 struct clf_ws {
     int32_t batch, B;           /* capacity; images in the last forward */
+    int train;                  /* 1: has the backward pass's buffers */
     const uint8_t *labels;      /* of the last forward (borrowed until the backward) */
     real *act[CLF_MAX_LAYERS + 1];  /* act[0] the input, act[l + 1] layer l's output (B, size) */
     int32_t *argmax[CLF_MAX_LAYERS]; /* pool layers: input index of each output's maximum */
@@ -421,8 +436,9 @@ struct clf_ws {
 static int32_t layer_in_size(const clf_layer *l) { return l->in_h * l->in_w * l->in_c; }
 static int32_t layer_out_size(const clf_layer *l) { return l->out_h * l->out_w * l->out_c; }
 
-/* Walks the workspace layout: with base NULL it only adds up the bytes. */
-static size_t ws_layout(const classifier *c, int32_t B, clf_ws *ws, char *base)
+/* Walks the workspace layout: with base NULL it only adds up the bytes.  Without train, the
+ * backward pass's buffers are left out, and so are the generator's when c is frozen. */
+static size_t ws_layout(const classifier *c, int32_t B, int train, clf_ws *ws, char *base)
 {
     clf_ws scratch;
     if (!ws)
@@ -452,14 +468,16 @@ static size_t ws_layout(const classifier *c, int32_t B, clf_ws *ws, char *base)
         }
     }
     const size_t blk = (size_t)(B < IM2COL_IMAGES ? B : IM2COL_IMAGES);
-    TAKE(ws->dbuf[0], (size_t)B * largest, real);
-    TAKE(ws->dbuf[1], (size_t)B * largest, real);
     TAKE(ws->cols, blk * cols, real);
-    TAKE(ws->dcols, blk * cols, real);
     TAKE(ws->probs, (size_t)B * CLF_CLASSES, real);
     TAKE(ws->x, (size_t)B * CLF_PIXELS, real);
+    if (train) {
+        TAKE(ws->dbuf[0], (size_t)B * largest, real);
+        TAKE(ws->dbuf[1], (size_t)B * largest, real);
+        TAKE(ws->dcols, blk * cols, real);
+    }
     size_t gen_largest = 0, a_largest = 0;
-    for (int w = 0; w < c->nweights; w++) {
+    for (int w = 0; w < c->nweights && (train || !c->frozen); w++) {
         const clf_weight *cw = &c->weights[w];
         if (cw->gen < 0)
             continue;
@@ -472,9 +490,11 @@ static size_t ws_layout(const classifier *c, int32_t B, clf_ws *ws, char *base)
         TAKE(ws->gen_a[cw->gen], na, real);
     }
     TAKE(ws->kt, gen_largest, real);
-    TAKE(ws->dkt, gen_largest, real);
-    TAKE(ws->dw, gen_largest, real);
-    TAKE(ws->da, a_largest, real);
+    if (train) {
+        TAKE(ws->dkt, gen_largest, real);
+        TAKE(ws->dw, gen_largest, real);
+        TAKE(ws->da, a_largest, real);
+    }
 #undef TAKE
     return off;
 }
@@ -487,26 +507,30 @@ size_t clf_ws_bytes(const clf_config *cfg, int32_t batch)
     if (batch < 1 || batch > CLF_MAX_BATCH || clf_config_check(&c.cfg, NULL) != HYPER_OK)
         return 0;
     build(&c);
-    return sizeof(clf_ws) + ws_layout(&c, batch, NULL, NULL);
+    return sizeof(clf_ws) + ws_layout(&c, batch, 1, NULL, NULL);
 }
 
-clf_ws *clf_ws_new(const classifier *c, int32_t batch)
+static clf_ws *ws_new(const classifier *c, int32_t batch, int train)
 {
     if (batch < 1 || batch > CLF_MAX_BATCH)
         return NULL;
     clf_ws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
-    const size_t bytes = ws_layout(c, batch, NULL, NULL);
+    const size_t bytes = ws_layout(c, batch, train, NULL, NULL);
     if (!(ws->mem = aligned_alloc(64, bytes))) {
         free(ws);
         return NULL;
     }
     memset(ws->mem, 0, bytes);
-    ws_layout(c, batch, ws, ws->mem);
+    ws_layout(c, batch, train, ws, ws->mem);
     ws->batch = batch;
+    ws->train = train;
     return ws;
 }
+
+clf_ws *clf_ws_new(const classifier *c, int32_t batch) { return ws_new(c, batch, 1); }
+clf_ws *clf_ws_new_inference(const classifier *c, int32_t batch) { return ws_new(c, batch, 0); }
 
 void clf_ws_free(clf_ws *ws)
 {
@@ -631,7 +655,39 @@ static void generate_backward(const classifier *c, clf_ws *ws, const clf_weight 
 const real *clf_weight_values(const classifier *c, const clf_ws *ws, int weight)
 {
     const clf_weight *w = &c->weights[weight];
-    return w->gen >= 0 ? ws->gen_w[w->gen] : param(c, w->param);
+    if (w->gen < 0)
+        return param(c, w->param);
+    return c->frozen ? c->frozen_w[w->gen] : ws->gen_w[w->gen];
+}
+
+hyper_status clf_freeze(classifier *c, char *err)
+{
+    if (c->frozen || !c->ngen)
+        return HYPER_OK;
+    size_t total = 0;
+    for (int w = 0; w < c->nweights; w++)
+        if (c->weights[w].gen >= 0)
+            total += (size_t)c->weights[w].rows * c->weights[w].cols;
+    clf_ws *ws = clf_ws_new(c, 1);
+    real *block = ws ? malloc(total * sizeof *block) : NULL;
+    if (!block) {
+        clf_ws_free(ws);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory for %zu generated weights", total);
+    }
+    size_t at = 0;
+    for (int w = 0; w < c->nweights; w++) {
+        const clf_weight *cw = &c->weights[w];
+        if (cw->gen < 0)
+            continue;
+        generate(c, ws, cw);
+        const size_t n = (size_t)cw->rows * cw->cols;
+        memcpy(block + at, ws->gen_w[cw->gen], n * sizeof *block);
+        c->frozen_w[cw->gen] = block + at;
+        at += n;
+    }
+    clf_ws_free(ws);
+    c->frozen = block;
+    return HYPER_OK;
 }
 
 /* ---- layers --------------------------------------------------------------------------------- */
@@ -761,7 +817,7 @@ double clf_forward(const classifier *c, clf_ws *ws, int32_t B, const real *x, co
         B = ws->batch;
     ws->B = B;
     ws->labels = labels;
-    for (int w = 0; w < c->nweights; w++)
+    for (int w = 0; w < c->nweights && !c->frozen; w++)
         if (c->weights[w].gen >= 0)
             generate(c, ws, &c->weights[w]);
     memcpy(ws->act[0], x, (size_t)B * CLF_PIXELS * sizeof *x);
@@ -811,6 +867,8 @@ double clf_forward(const classifier *c, clf_ws *ws, int32_t B, const real *x, co
 
 void clf_backward(const classifier *c, clf_ws *ws, real *grad, real scale)
 {
+    if (!ws->train || c->frozen || !ws->labels)
+        return;   /* nothing to go back through (see classifier.h) */
     const int32_t B = ws->B;
     real *d = ws->dbuf[0], *dnext = ws->dbuf[1];
     /* d(mean loss)/d logits = (p − onehot) / B */
@@ -950,9 +1008,20 @@ static void svg_title(strbuf *out, double top, const char *title, real scale)
                   top + 14, title, (double)scale);
 }
 
+int clf_classify(const classifier *c, clf_ws *ws, const float *pixels, real *probs)
+{
+    for (int k = 0; k < CLF_PIXELS; k++)
+        ws->x[k] = (real)pixels[k];
+    clf_forward(c, ws, 1, ws->x, NULL, probs);
+    int best = 0;
+    for (int k = 1; k < CLF_CLASSES; k++)
+        best = ws->probs[k] > ws->probs[best] ? k : best;
+    return best;
+}
+
 hyper_status clf_kernels_svg(const classifier *c, strbuf *out, char *err)
 {
-    clf_ws *ws = clf_ws_new(c, 1);
+    clf_ws *ws = clf_ws_new_inference(c, 1);
     if (!ws)
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory drawing the kernels");
     real blank[CLF_PIXELS] = {0};

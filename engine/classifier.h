@@ -54,6 +54,7 @@ int clf_arch_is_hyper(clf_arch a);
 #define CLF_MAX_KERNEL 9
 #define CLF_MAX_EMBED 64
 #define CLF_MAX_BATCH 1024
+#define CLF_MAX_GEN_VALUES (1 << 22)  /* the generator's inner values a, over one matrix */
 
 typedef struct {
     int32_t arch;        /* clf_arch */
@@ -123,6 +124,8 @@ typedef struct {
     clf_layer layers[CLF_MAX_LAYERS];
     clf_weight weights[CLF_MAX_WEIGHTS];
     int32_t w_in, b_in, w_out, b_out, gain;  /* generator table indices, -1 when absent */
+    real *frozen;        /* owned: the generated matrices made once (clf_freeze), or NULL */
+    real *frozen_w[CLF_MAX_WEIGHTS];
 } classifier;
 
 /* Allocates a classifier (weights zeroed); cfg is checked. */
@@ -157,18 +160,27 @@ typedef struct clf_ws clf_ws;
 /* Scratch for up to `batch` images (activations, their gradients, im2col buffers, the
  * generated weights).  NULL when out of memory. */
 clf_ws *clf_ws_new(const classifier *c, int32_t batch);
+/* The same for forward passes only: no gradient buffers, and no generator buffers for a
+ * frozen classifier (what serving a request needs: 0.6 MB for the paper's net). */
+clf_ws *clf_ws_new_inference(const classifier *c, int32_t batch);
 void clf_ws_free(clf_ws *ws);
 /* Bytes clf_ws_new would take (0 for an invalid config), to refuse what cannot fit. */
 size_t clf_ws_bytes(const clf_config *cfg, int32_t batch);
 
-/* Generates the weights (hyper nets), then runs B images x (B, 784) through the net.
+/* Makes the generated matrices once and keeps them (a served classifier's weights never
+ * change): forward passes then skip the generator.  The weights must not change afterwards,
+ * and a frozen classifier cannot be trained (clf_backward does nothing). */
+hyper_status clf_freeze(classifier *c, char *err);
+
+/* Generates the weights (hyper nets, unless frozen), then runs B images x (B, 784) through
+ * the net; B above the workspace's capacity is cut to it.
  * probs (B, 10) (may be NULL) receives the class probabilities.  With labels (may be NULL)
  * returns the mean cross-entropy in nats and keeps what the backward pass needs; without,
  * returns 0. */
 double clf_forward(const classifier *c, clf_ws *ws, int32_t B, const real *x,
                    const uint8_t *labels, real *probs);
-/* After clf_forward with labels: adds scale · d(mean loss)/dθ into grad (laid out like
- * c->block; the caller zeroes it). */
+/* After clf_forward with labels, on a training workspace of an unfrozen classifier: adds
+ * scale · d(mean loss)/dθ into grad (laid out like c->block; the caller zeroes it). */
 void clf_backward(const classifier *c, clf_ws *ws, real *grad, real scale);
 
 /* The weight matrix a layer used in the last forward pass (generated or plain; rows × cols
@@ -178,6 +190,13 @@ const real *clf_weight_values(const classifier *c, const clf_ws *ws, int weight)
 /* Layer l's output in the last forward pass ((B, out_h, out_w, out_c) rows; l = -1 gives the
  * input), borrowed from ws: for tests and pictures. */
 const real *clf_activation(const clf_ws *ws, int l);
+
+/* One image (784 pixels) through the net: probs (10, may be NULL) and the most likely
+ * label. */
+int clf_classify(const classifier *c, clf_ws *ws, const float *pixels, real *probs);
+
+/* Images per evaluation batch (clf_evaluate's callers size their workspace by it). */
+#define CLF_EVAL_BATCH 100
 
 /* ---- data helpers --------------------------------------------------------------------------- */
 /* The paper's augmentation: the image padded by `pad` zero pixels on each side and cropped

@@ -226,6 +226,12 @@ hyper_status png_decode_ink(const void *buf, size_t len, float **out, int *w, in
                         image.height, IMG_MAX_SIDE);
         goto out;
     }
+    /* a few kilobytes of PNG can claim millions of pixels: bound what decoding allocates */
+    if ((uint64_t)image.width * image.height > IMG_MAX_PIXELS) {
+        st = hyper_fail(err, HYPER_ERR_TOO_LARGE, "the image is %u × %u pixels, more than %d in all",
+                        image.width, image.height, IMG_MAX_PIXELS);
+        goto out;
+    }
     const int iw = (int)image.width, ih = (int)image.height;
     const size_t npix = (size_t)iw * (size_t)ih;
     image.format = PNG_FORMAT_GA;

@@ -31,6 +31,7 @@
 
 /* Limits, checked before anything is allocated. */
 #define IMG_MAX_SIDE 4096                         /* width or height of a decoded PNG */
+#define IMG_MAX_PIXELS (1 << 21)                  /* pixels of a decoded PNG (~12 MB to decode) */
 #define MNIST_MAX_FILE_BYTES ((size_t)64 << 20)   /* one digit file (real ones are ~2.3 MB) */
 
 /* The MNIST frame: the ink's bounding box is scaled to fit IMG_BOX × IMG_BOX and its

@@ -470,12 +470,10 @@ hyper_status job_spec_from_json(const json_t *j, job_spec *s, char *err)
     if (strcmp(ks, "charlm") != 0 && strcmp(ks, "handwriting") != 0 && strcmp(ks, "classifier") != 0)
         return hyper_fail(err, HYPER_ERR_ARG, "kind: must be \"charlm\", \"handwriting\" or \"classifier\"");
     s->kind = strcmp(ks, "classifier") == 0 ? JOB_CLASSIFIER : strcmp(ks, "handwriting") == 0 ? JOB_HANDWRITING : JOB_CHARLM;
-    if (s->kind == JOB_CLASSIFIER) {
-        /* what suits a classifier (classify.c's hyper train defaults) */
-        s->train.batch = 64;
-        s->train.lr = 1e-3;
-        s->train.clip = 0;
-        s->train.eval_every = 250;
+    if (s->kind == JOB_CLASSIFIER) {   /* what suits a classifier, but the job's step count */
+        const int64_t steps = s->train.steps;
+        train_params_default_classifier(&s->train);
+        s->train.steps = steps;
     }
     if ((st = get_name(j, "dataset", s->dataset, 1, err)) != HYPER_OK ||
         (st = get_name(j, "model_name", s->model_name, 1, err)) != HYPER_OK ||
@@ -518,6 +516,10 @@ hyper_status job_spec_from_json(const json_t *j, job_spec *s, char *err)
             return st;
         if (json_object_get(t, "steps") && json_object_get(t, "epochs"))
             return hyper_fail(err, HYPER_ERR_ARG, "train: give steps or epochs, not both");
+        for (const char *const *k = (const char *const[]){"seq", "val_fraction", NULL}; *k; k++)
+            if (s->kind == JOB_CLASSIFIER && json_object_get(t, *k))
+                return hyper_fail(err, HYPER_ERR_ARG, "train.%s: classifier jobs have %s", *k,
+                                  strcmp(*k, "seq") == 0 ? "no sequences" : "a fixed test split");
         struct { const char *key; int64_t lo, hi; } ints[] = {
             {"steps", 1, JOB_MAX_STEPS}, {"batch", 1, JOB_MAX_BATCH}, {"seq", 1, JOB_MAX_SEQ},
             {"seed", 0, INT64_MAX}, {"eval_every", 0, JOB_MAX_STEPS}, {"checkpoint_every", 0, JOB_MAX_STEPS},
@@ -717,7 +719,7 @@ static hyper_status check_train_memory(const job_spec *s, const model_config *cf
     if (s->kind == JOB_CLASSIFIER) {
         clf_counts n;
         clf_param_counts(&s->classifier, &n);
-        ws = (double)clf_ws_bytes(&s->classifier, tp->batch > 100 ? tp->batch : 100);
+        ws = (double)clf_ws_bytes(&s->classifier, tp->batch > CLF_EVAL_BATCH ? tp->batch : CLF_EVAL_BATCH);
         weights = 4.0 * (double)n.total * sizeof(real);
     } else {
         ws = (double)model_train_ws_bytes(cfg, tp->batch, tp->seq);
@@ -1033,8 +1035,6 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
             return hyper_fail(err, st, "model.%s", sub);
         if (s.init_from[0])
             return hyper_fail(err, HYPER_ERR_ARG, "init_from: classifier jobs start from fresh weights");
-        if (s.train.keep != 1)
-            return hyper_fail(err, HYPER_ERR_ARG, "model.keep: the classifiers have no dropout");
         if (s.train.batch > CLF_MAX_BATCH)
             return hyper_fail(err, HYPER_ERR_ARG, "train.batch: %d is above the classifiers' limit of %d",
                               s.train.batch, CLF_MAX_BATCH);

@@ -62,13 +62,13 @@ static hyper_status publish(registry *r, model_entry *e, const char *path, char 
 static hyper_status load_classifier(registry *r, model_entry *e, checkpoint *ck, const char *name,
                                     const char *path, char *err)
 {
-    char sub[HYPER_ERRMSG_MAX];
-    hyper_status st = HYPER_ERR_NOMEM;
-    if ((e->clf = calloc(1, sizeof *e->clf)))
-        st = clf_load(ck, e->clf, sub);
+    hyper_status st = (e->clf = calloc(1, sizeof *e->clf)) ? clf_load(ck, e->clf, err)
+                                                           : hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
     checkpoint_close(ck);
+    /* served weights never change: generate the hypernetwork's once, not per request */
+    if (st == HYPER_OK && (st = clf_freeze(e->clf, err)) != HYPER_OK)
+        clf_free(e->clf);
     if (st != HYPER_OK) {
-        hyper_fail(err, st, "%s: %s", path, st == HYPER_ERR_NOMEM && !e->clf ? "out of memory" : sub);
         free(e->clf);
         free(e);
         return st;

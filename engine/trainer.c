@@ -22,7 +22,6 @@
 #define ADAM_EPS 1e-8
 #define EVAL_STREAMS 16
 #define BATCH_WINDOW 8   /* a stroke batch is drawn among 8 B lines of similar length */
-#define CLF_EVAL_BATCH 100
 /* Image augmentation (paper §3.1's MNIST runs): each training image is padded by this many
  * zero pixels and cropped back to 28×28 at a random offset, a shift of up to ±2 pixels. */
 #define CLF_PAD 2
@@ -39,6 +38,16 @@ void train_params_default(train_params *tp)
     tp->eval_every = 100;
     tp->checkpoint_every = 500;
     tp->eval_limit = 0;
+}
+
+void train_params_default_classifier(train_params *tp)
+{
+    train_params_default(tp);
+    tp->batch = 64;
+    tp->lr = 1e-3;
+    tp->clip = 0;
+    tp->steps = 2000;
+    tp->eval_every = 250;
 }
 
 hyper_status train_params_check(const train_params *tp, char *err)
@@ -805,7 +814,8 @@ hyper_status trainer_save_checkpoint(const trainer *t, const char *path, char *e
     if (t->data.images)
         rng_meta(&ml, "train.data_rng", &t->data_rng);
     meta_add(&ml, "train.batch", "%d", t->tp.batch);
-    meta_add(&ml, "train.seq", "%d", t->tp.seq);
+    if (!t->data.images)   /* classifiers have no sequences */
+        meta_add(&ml, "train.seq", "%d", t->tp.seq);
     meta_add(&ml, "train.lr", "%.17g", t->tp.lr);
     meta_add(&ml, "train.clip", "%.17g", t->tp.clip);
     meta_add(&ml, "train.keep", "%.17g", t->tp.keep);
@@ -882,7 +892,7 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
     snprintf(want, sizeof want, "%d", tp->batch);
     if ((st = resume_match(ck, "train.batch", want, err)) != HYPER_OK) goto fail;
     snprintf(want, sizeof want, "%d", tp->seq);
-    if ((st = resume_match(ck, "train.seq", want, err)) != HYPER_OK) goto fail;
+    if (!images && (st = resume_match(ck, "train.seq", want, err)) != HYPER_OK) goto fail;
     snprintf(want, sizeof want, "%" PRIu64, tp->seed);
     if ((st = resume_match(ck, "train.seed", want, err)) != HYPER_OK) goto fail;
     for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {

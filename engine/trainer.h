@@ -39,6 +39,9 @@ typedef struct {
 /* Defaults: B 32, T 100, lr 2e-3, clip 1, keep 1, 1000 steps, seed 1, eval every 100,
  * checkpoint every 500, all validation characters. */
 void train_params_default(train_params *tp);
+/* What suits the classifiers (trainer_new_classifier): B 64, lr 1e-3, no clip, 2000 steps,
+ * a test run every 250 steps; the rest as train_params_default. */
+void train_params_default_classifier(train_params *tp);
 hyper_status train_params_check(const train_params *tp, char *err);
 
 /* A text corpus split into training and validation ids (the last val_fraction of the text,
@@ -128,23 +131,25 @@ typedef struct trainer trainer;
  * and outputs 1 + 6M (mdn.h). */
 hyper_status trainer_new(trainer **out, const model_config *cfg, const train_params *tp,
                          const train_data *data, char *err);
-/* Resumes the run saved in a training checkpoint (trainer_save_checkpoint): weights, Adam
- * moments, step, RNG, data cursor and recurrent state, so that it continues exactly as if
- * it had not stopped.  tp->steps may be larger than before; every other parameter and
- * the corpus must match what the checkpoint recorded, or HYPER_ERR_ARG says which. */
 /* Starts a fresh classifier run (data->images) of cfg: weights from clf_init, B images per
  * step drawn at random with a random shift of up to ±2 pixels (the paper's crop of a padded
  * image), no dropout (tp->keep must be 1; tp->seq is not used).  Validation is the error on
  * the test images. */
 hyper_status trainer_new_classifier(trainer **out, const clf_config *cfg, const train_params *tp,
                                     const train_data *data, char *err);
+/* Resumes the run saved in a training checkpoint (trainer_save_checkpoint): weights, Adam
+ * moments, step, RNG, data cursor and recurrent state, so that it continues exactly as if
+ * it had not stopped.  tp->steps may be larger than before; every other parameter and
+ * the corpus must match what the checkpoint recorded, or HYPER_ERR_ARG says which.  A
+ * classifier checkpoint resumes a classifier run (data->images); the architecture comes
+ * from the checkpoint. */
 hyper_status trainer_resume(trainer **out, const char *path, const train_params *tp,
                             const train_data *data, char *err);
 void trainer_free(trainer *t);
 
 /* One optimizer step; returns the segment's mean loss in nats. */
 double trainer_step(trainer *t);
-/* Validation bpc (text) or mean log-loss per line (strokes) now. */
+/* Validation bpc (text), mean log-loss per line (strokes) or test error (images) now. */
 double trainer_eval(trainer *t);
 int64_t trainer_steps_done(const trainer *t);
 const model *trainer_model(const trainer *t);          /* NULL for classifier runs */

@@ -162,6 +162,52 @@ START_TEST(grad_check_catches_a_wrong_scale)
 }
 END_TEST
 
+/* A batch larger than one im2col block (16 images) gives the mean of its images' own
+ * gradients: the block loop adds up every block, and each image counts once. */
+START_TEST(batch_gradient_is_the_mean_over_images)
+{
+    enum { NBIG = 20 };
+    char err[HYPER_ERRMSG_MAX];
+    clf_config cfg = small_config(2);   /* hyperconv with the norm: every path */
+    classifier c;
+    ck_assert_int_eq(clf_create(&c, &cfg, err), HYPER_OK);
+    hyper_rng rng;
+    hyper_rng_seed(&rng, 21);
+    randomize(&c, &rng, 0.3);
+    real *x = malloc(sizeof(real) * NBIG * CLF_PIXELS);
+    uint8_t labels[NBIG];
+    random_images(x, NBIG, &rng);
+    for (int b = 0; b < NBIG; b++)
+        labels[b] = (uint8_t)(b % CLF_CLASSES);
+    clf_ws *big = clf_ws_new(&c, NBIG), *one = clf_ws_new(&c, 1);
+    real *g = calloc(c.size, sizeof *g), *sum = calloc(c.size, sizeof *sum);
+    real probs[NBIG * CLF_CLASSES], p1[CLF_CLASSES];
+    clf_forward(&c, big, NBIG, x, labels, probs);
+    clf_backward(&c, big, g, 1);
+    double worst = 0, largest = 0;
+    for (int b = 0; b < NBIG; b++) {
+        clf_forward(&c, one, 1, x + (size_t)b * CLF_PIXELS, labels + b, p1);
+        clf_backward(&c, one, sum, (real)(1.0 / NBIG));
+        for (int k = 0; k < CLF_CLASSES; k++)
+            worst = fmax(worst, fabs(p1[k] - probs[b * CLF_CLASSES + k]));
+    }
+    ck_assert_double_lt(worst, 1e-12);
+    worst = 0;
+    for (size_t k = 0; k < c.size; k++) {
+        worst = fmax(worst, fabs(g[k] - sum[k]));
+        largest = fmax(largest, fabs(g[k]));
+    }
+    ck_assert_double_gt(largest, 1e-3);
+    ck_assert_double_lt(worst, 1e-12 * fmax(1, largest));
+    free(g);
+    free(sum);
+    free(x);
+    clf_ws_free(big);
+    clf_ws_free(one);
+    clf_free(&c);
+}
+END_TEST
+
 Suite *classifier_grad_suite(void)
 {
     Suite *s = suite_create("classifier gradients");
@@ -169,6 +215,7 @@ Suite *classifier_grad_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, grad_classifier, 0, NSMALL);
     tcase_add_test(tc, grad_check_catches_a_wrong_scale);
+    tcase_add_test(tc, batch_gradient_is_the_mean_over_images);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -393,6 +440,69 @@ START_TEST(kernels_svg_draws_every_kernel)
 }
 END_TEST
 
+/* A served classifier makes its generated weights once (clf_freeze) and answers as before,
+ * with a workspace that has no gradient buffers. */
+START_TEST(frozen_classifier_answers_the_same)
+{
+    char err[HYPER_ERRMSG_MAX];
+    for (int which = 0; which < NSMALL; which++) {
+        clf_config cfg = small_config(which);
+        classifier c;
+        ck_assert_int_eq(clf_create(&c, &cfg, err), HYPER_OK);
+        hyper_rng rng;
+        hyper_rng_seed(&rng, 40 + (uint64_t)which);
+        randomize(&c, &rng, 0.1);
+        float px[CLF_PIXELS];
+        for (int k = 0; k < CLF_PIXELS; k++)
+            px[k] = (float)hyper_rng_uniform(&rng);
+        clf_ws *train = clf_ws_new(&c, 1);
+        real before[CLF_CLASSES], after[CLF_CLASSES];
+        const int label = clf_classify(&c, train, px, before);
+        ck_assert_int_eq(clf_freeze(&c, err), HYPER_OK);
+        ck_assert(clf_arch_is_hyper((clf_arch)cfg.arch) ? c.frozen != NULL : c.frozen == NULL);
+        clf_ws *serve = clf_ws_new_inference(&c, 1);
+        ck_assert_ptr_nonnull(serve);
+        ck_assert_int_eq(clf_classify(&c, serve, px, after), label);
+        for (int k = 0; k < CLF_CLASSES; k++)
+            ck_assert_float_eq(after[k], before[k]);
+        clf_ws_free(train);
+        clf_ws_free(serve);
+        clf_free(&c);
+    }
+}
+END_TEST
+
+/* A file whose tensors have the right sizes but other shapes is refused, naming the tensor. */
+START_TEST(load_checks_every_shape)
+{
+    char dir[] = "/tmp/hyper-clfshape-XXXXXX", path[256], err[HYPER_ERRMSG_MAX];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/x.safetensors", dir);
+    clf_config cfg;
+    clf_config_default(&cfg, CLF_HYPERCONV);
+    classifier c;
+    ck_assert_int_eq(clf_create(&c, &cfg, err), HYPER_OK);
+    clf_init(&c, 1);
+    param_info *w_in = &c.table[c.w_in];
+    const int64_t z = w_in->shape[1];
+    w_in->shape[1] = w_in->shape[2];    /* (N, Z, d) saved as (N, d, Z): same size, Z = d here */
+    w_in->shape[2] = z;
+    w_in->shape[0] *= 2;                /* ... and (2N, Z, d/2): same size, another shape */
+    w_in->shape[2] /= 2;
+    ck_assert_int_eq(clf_save(path, &c, NULL, 0, NULL, 0, err), HYPER_OK);
+    checkpoint *ck = NULL;
+    ck_assert_int_eq(checkpoint_open_tensors(path, &ck, err), HYPER_OK);
+    classifier back;
+    ck_assert_int_eq(clf_load(ck, &back, err), HYPER_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "hyper.W_in"));
+    ck_assert_ptr_nonnull(strstr(err, "shape"));
+    checkpoint_close(ck);
+    clf_free(&c);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(shift_moves_the_image)
 {
     float src[CLF_PIXELS] = {0};
@@ -510,6 +620,8 @@ Suite *classifier_suite(void)
     tcase_add_test(tc, generated_weights_start_like_plain_ones);
     tcase_add_test(tc, kernels_svg_draws_every_kernel);
     tcase_add_test(tc, shift_moves_the_image);
+    tcase_add_test(tc, frozen_classifier_answers_the_same);
+    tcase_add_test(tc, load_checks_every_shape);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("training");
     tcase_set_timeout(tr, 240);

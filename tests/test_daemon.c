@@ -6268,6 +6268,11 @@ START_TEST(clf_job_specs_refused)
         {"{" CLF_ ", \"model\": {\"wnorm\": \"yes\"}}", 400, "model.wnorm"},
         {"{" CLF_ ", \"model\": {\"cell\": \"lstm\"}}", 400, "model.cell"},
         {"{" CLF_ ", \"model\": \"mlp\"}", 400, "model"},
+        {"{" CLF_ ", \"model\": {\"arch\": \"hypermlp\", \"hidden\": 4000, \"tile_cols\": 1, "
+         "\"tile_rows\": 16, \"gen_hidden\": 64}}", 400, "model.tile_cols"},
+        /* what classifiers do not have */
+        {"{" CLF_ ", \"train\": {\"seq\": 7}}", 400, "train.seq"},
+        {"{" CLF_ ", \"train\": {\"val_fraction\": 0.1}}", 400, "train.val_fraction"},
         /* where it starts */
         {"{" CLF_ ", \"init_from\": \"charlm\"}", 400, "init_from"},
         {"{" CLF_ ", \"init_from\": \"" CLF_TRAINED "\"}", 400, "init_from"},

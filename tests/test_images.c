@@ -742,6 +742,15 @@ START_TEST(test_png_refused)
     free(ink);
     free(png);
     free(row);
+    /* within the side limit but over the pixel count: a few kilobytes that claim 16.7
+     * million pixels are refused before anything that size is allocated */
+    uint8_t *big = calloc((size_t)IMG_MAX_SIDE * IMG_MAX_SIDE, 1);
+    ck_assert_ptr_nonnull(big);
+    png = png_simple(IMG_MAX_SIDE, IMG_MAX_SIDE, PNG_FORMAT_GRAY, big, NULL, 0, &len);
+    free(big);
+    ck_assert_uint_lt(len, 100000);
+    expect_decode_refused("4096 × 4096", png, len, HYPER_ERR_TOO_LARGE, "in all");
+    free(png);
 }
 END_TEST
 

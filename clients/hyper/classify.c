@@ -19,7 +19,6 @@
 #include "opts.h"
 
 #define MAX_PNG_BYTES ((size_t)16 << 20)
-#define EVAL_BATCH 100
 
 static int fail(const char *what, hyper_status st, const char *err)
 {
@@ -176,7 +175,7 @@ int classify_info(const char *path, const checkpoint *ck)
     classifier c;
     hyper_status st = clf_load(ck, &c, err);
     if (st != HYPER_OK)
-        return fail(path, st, err);
+        return fail("info", st, err);
     const clf_config *k = &c.cfg;
     printf("file:        %s\n", path);
     printf("kind:        classifier\n");
@@ -217,7 +216,7 @@ static int load_classifier(const char *path, classifier *c)
     }
     st = clf_load(ck, c, err);
     checkpoint_close(ck);
-    return st == HYPER_OK ? 0 : fail(path, st, err);
+    return st == HYPER_OK ? 0 : fail("model", st, err);
 }
 
 int classify_eval(const char *path, const char *data)
@@ -232,14 +231,14 @@ int classify_eval(const char *path, const char *data)
         clf_free(&c);
         return fail("eval", st, err);
     }
-    clf_ws *ws = clf_ws_new(&c, EVAL_BATCH);
+    clf_ws *ws = clf_ws_new_inference(&c, CLF_EVAL_BATCH);
     int rc = 0;
     if (!ws) {
         rc = fail("eval", HYPER_ERR_NOMEM, "out of memory");
     } else {
         double error = 0, loss = 0;
         const int32_t n = im.n - im.n_train;
-        clf_evaluate(&c, ws, EVAL_BATCH, im.pixels + (size_t)im.n_train * IMG_PIXELS, im.labels + im.n_train, n,
+        clf_evaluate(&c, ws, CLF_EVAL_BATCH, im.pixels + (size_t)im.n_train * IMG_PIXELS, im.labels + im.n_train, n,
                      &error, &loss);
         printf("test images: %d\ntest error: %.2f%% (%d wrong)\nlog-loss: %.4f nats per image\n", n, 100 * error,
                (int)lround(error * n), loss);
@@ -258,12 +257,7 @@ int classify_train(int argc, char **argv)
     arch_opts a;
     arch_opts_init(&a);
     train_params tp;
-    train_params_default(&tp);
-    tp.batch = 64;
-    tp.lr = 1e-3;
-    tp.clip = 0;
-    tp.steps = 2000;
-    tp.eval_every = 250;
+    train_params_default_classifier(&tp);
     int32_t threads = 2, report_every = 50, resume = 0;
     const opt_spec opts[] = {
         {"--kind", NULL, OPT_STR, &kind, "classifier"},
@@ -351,7 +345,7 @@ int classify_images(int argc, char **argv)
     classifier c;
     if (load_classifier(path, &c))
         return 1;
-    clf_ws *ws = clf_ws_new(&c, 1);
+    clf_ws *ws = clf_ws_new_inference(&c, 1);
     int rc = ws ? 0 : fail("classify", HYPER_ERR_NOMEM, "out of memory");
     for (int i = 0; ws && i < nfiles; i++) {
         char err[HYPER_ERRMSG_MAX];
@@ -366,13 +360,8 @@ int classify_images(int argc, char **argv)
             rc = fail(files[i], st, err);
             continue;
         }
-        real x[IMG_PIXELS], p[CLF_CLASSES];
-        for (int k = 0; k < IMG_PIXELS; k++)
-            x[k] = pixels[k];
-        clf_forward(&c, ws, 1, x, NULL, p);
-        int best = 0;
-        for (int k = 1; k < CLF_CLASSES; k++)
-            best = p[k] > p[best] ? k : best;
+        real p[CLF_CLASSES];
+        const int best = clf_classify(&c, ws, pixels, p);
         printf("%s: %d (%.1f%%)\n", files[i], best, 100.0 * p[best]);
     }
     clf_ws_free(ws);

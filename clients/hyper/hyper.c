@@ -53,7 +53,7 @@ static int cell_from_opt(const char *s, model_config *cfg)
 static int cmd_params(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)
-        if (strncmp(argv[i], "--arch", 6) == 0)
+        if (strcmp(argv[i], "--arch") == 0 || strncmp(argv[i], "--arch=", 7) == 0)
             return classify_params(argc, argv);
     const char *cell = "lnhyperlstm";
     model_config cfg = {0, 1, 1000, 128, 4, 0, 50};
