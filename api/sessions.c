@@ -46,10 +46,11 @@ static json_t *session_json(session_store *st, const session *s)
     return meta_json(&m);
 }
 
-/* Waits for a request that answers in one piece, cancelling it if the client goes away. */
+/* Waits for a request that answers in one piece, cancelling it if the client goes away
+ * (looked at every 50 ms: a poll of the socket, and a long feed stops soon after). */
 static void wait_or_cancel(const api_request *req, gen_request *g)
 {
-    while (!gen_request_wait_ms(g, 250))
+    while (!gen_request_wait_ms(g, 50))
         if (req->client_gone && req->client_gone(req->conn))
             gen_request_cancel(g);
 }
