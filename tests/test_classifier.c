@@ -149,6 +149,8 @@ START_TEST(grad_classifier)
     char name[PARAM_NAME_MAX + 24] = "";
     const double worst = grad_check(_i, 64, name, 1);
     clf_config cfg = small_config(_i);
+    printf("classifier gradients (%s%s): worst relative error %.2e\n", clf_arch_str((clf_arch)cfg.arch),
+           cfg.wnorm ? "+wnorm" : "", worst);
     ck_assert_msg(worst < 1e-5, "%s%s: worst relative error %g at %s", clf_arch_str((clf_arch)cfg.arch),
                   cfg.wnorm ? "+wnorm" : "", worst, name);
 }
