@@ -147,6 +147,22 @@ expect_fail "a spec the server refuses" 1 "400: model.units" \
   "$HYPER" jobs submit --dataset small --name x --units 0
 expect_fail "submit needs a dataset and a name" 2 "required" "$HYPER" jobs submit --steps 5
 
+# --- digit classifiers (static hypernetworks) on the built-in mnist --------------------------
+if [ -f data/mnist/9.json ]; then
+  "$HYPER" datasets | grep -q "^mnist .*images .*10000 .*built in" && ok "datasets lists the built-in mnist" ||
+    bad "mnist dataset" "$("$HYPER" datasets)"
+  out=$("$HYPER" jobs submit --kind classifier --dataset mnist --name digits --arch mlp --steps 40 \
+    --eval-every 20 --watch 2>&1); rc=$?
+  if [ $rc -eq 0 ] && grep -q "step 40/40" <<<"$out" && grep -q "succeeded: model digits" <<<"$out"; then
+    ok "a classifier job over HTTP"; else bad "classifier job" "rc=$rc: $out"; fi
+  grep -q "nats/image .*val 0\.[0-9]* test error (fraction) .*images/s" <<<"$out" &&
+    ok "its progress is in a classifier's units" || bad "classifier units" "$out"
+  "$HYPER" models | grep -q "^digits .*classifier .*mlp .*63610" && ok "the classifier is served at once" ||
+    bad "classifier listed" "$("$HYPER" models)"
+  expect_fail "a classifier spec the server refuses" 1 "400: model.tile_rows" \
+    "$HYPER" jobs submit --kind classifier --dataset mnist --name x --arch hypermlp --tile-rows 3
+fi
+
 # --- an API key --------------------------------------------------------------------------------
 start_daemon keyed --api-key s3cret || exit 1
 expect_fail "without the key: 401" 1 "401: .*--api-key" "$HYPER" models --url "$url"

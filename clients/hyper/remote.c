@@ -794,9 +794,13 @@ static void show_models(const json_t *rep)
         if (json_is_integer(json_object_get(m, "embedding_size")))
             snprintf(embed, sizeof embed, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(m, "embedding_size")));
         const char *name = str_of(m, "name", "?");
-        printf("%-*s  %-11s  %-11s  %6" JSON_INTEGER_FORMAT "  %5" JSON_INTEGER_FORMAT "  %5s  %5s  %10" JSON_INTEGER_FORMAT "%s\n",
-               w, name, str_of(m, "kind", "?"), str_of(m, "cell", "?"), json_integer_value(json_object_get(m, "layers")),
-               json_integer_value(json_object_get(m, "units")), hyper, embed,
+        char layers[24] = "-", units[24] = "-";   /* classifiers have neither: their arch is the cell */
+        if (json_is_integer(json_object_get(m, "layers")))
+            snprintf(layers, sizeof layers, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(m, "layers")));
+        if (json_is_integer(json_object_get(m, "units")))
+            snprintf(units, sizeof units, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(m, "units")));
+        printf("%-*s  %-11s  %-11s  %6s  %5s  %5s  %5s  %10" JSON_INTEGER_FORMAT "%s\n", w, name,
+               str_of(m, "kind", "?"), str_of(m, "cell", str_of(m, "arch", "?")), layers, units, hyper, embed,
                json_integer_value(json_object_get(m, "parameters")), strcmp(name, def) == 0 ? "  (default)" : "");
     }
 }
@@ -917,7 +921,9 @@ static void show_dataset(const json_t *d)
            " part(s), sha256 %s\n",
            str_of(d, "name", "?"), str_of(d, "kind", "?"), json_integer_value(json_object_get(d, "bytes")),
            json_integer_value(json_object_get(d, "items")),
-           strcmp(str_of(d, "kind", ""), "strokes") == 0 ? "lines" : "characters",
+           strcmp(str_of(d, "kind", ""), "strokes") == 0  ? "lines"
+           : strcmp(str_of(d, "kind", ""), "images") == 0 ? "images"
+                                                         : "characters",
            json_integer_value(json_object_get(d, "parts")), str_of(d, "sha256", "?"));
 }
 
@@ -1062,13 +1068,15 @@ static int jobs_submit(int argc, char **argv)
     conn_opts co;
     conn_defaults(&co);
     const char *kind = NULL, *dataset = NULL, *name = NULL, *cell = NULL, *init_from = NULL, *spec_file = NULL;
+    const char *arch = NULL;
     int64_t layers = UNSET, units = UNSET, hyper_units = UNSET, embed = UNSET, mixtures = UNSET, steps = UNSET,
             batch = UNSET, seq = UNSET, seed = UNSET, eval_every = UNSET, ckpt_every = UNSET, eval_limit = UNSET;
+    int64_t hidden = UNSET, channels = UNSET, kernel = UNSET, gen_hidden = UNSET, tile_rows = UNSET, tile_cols = UNSET;
     double keep = NAN, epochs = NAN, lr = NAN, clip = NAN, val_fraction = NAN;
-    int watch = 0;
+    int watch = 0, wnorm = 0;
     const opt_spec opts[] = {
         {"--spec", NULL, OPT_STR, &spec_file, "a job spec (JSON) to start from; the options below override it"},
-        {"--kind", NULL, OPT_STR, &kind, "charlm | handwriting (charlm)"},
+        {"--kind", NULL, OPT_STR, &kind, "charlm | handwriting | classifier (charlm)"},
         {"--dataset", NULL, OPT_STR, &dataset, "dataset to train on (required)"},
         {"--name", NULL, OPT_STR, &name, "name of the model it makes (required)"},
         {"--init-from", NULL, OPT_STR, &init_from, "a served model to fine-tune (its shape is kept)"},
@@ -1078,6 +1086,14 @@ static int jobs_submit(int argc, char **argv)
         {"--hyper-units", NULL, OPT_I64, &hyper_units, "H"},
         {"--embed", NULL, OPT_I64, &embed, "Z"},
         {"--mixtures", NULL, OPT_I64, &mixtures, "handwriting: M Gaussians of the output"},
+        {"--arch", NULL, OPT_STR, &arch, "classifier: mlp | hypermlp | conv | hyperconv"},
+        {"--hidden", NULL, OPT_I64, &hidden, "classifier (mlp): hidden units"},
+        {"--channels", NULL, OPT_I64, &channels, "classifier (conv): channels"},
+        {"--kernel", NULL, OPT_I64, &kernel, "classifier (conv): kernel side"},
+        {"--gen-hidden", NULL, OPT_I64, &gen_hidden, "classifier (hyper): the generator's width d"},
+        {"--tile-rows", NULL, OPT_I64, &tile_rows, "classifier (hypermlp): rows per generated tile"},
+        {"--tile-cols", NULL, OPT_I64, &tile_cols, "classifier (hypermlp): columns per generated tile"},
+        {"--wnorm", NULL, OPT_FLAG, &wnorm, "classifier (hyper): layer norm on the generated weights"},
         {"--keep", NULL, OPT_DBL, &keep, "recurrent dropout keep probability"},
         {"--steps", NULL, OPT_I64, &steps, "optimizer steps"},
         {"--epochs", NULL, OPT_DBL, &epochs, "passes over the data (instead of --steps)"},
@@ -1092,8 +1108,8 @@ static int jobs_submit(int argc, char **argv)
         {"--val-fraction", NULL, OPT_DBL, &val_fraction, "share of the data held out"},
         {"--watch", NULL, OPT_FLAG, &watch, "follow the job until it ends (as hyper jobs watch)"},
         CONN_OPTS(co), OPTS_END};
-    const char *usage = "hyper jobs submit [--spec FILE.json] --dataset NAME --name MODEL [--kind charlm|handwriting] "
-                        "[--cell C --layers L --units N ... --steps S | --epochs E ...] [--watch]";
+    const char *usage = "hyper jobs submit [--spec FILE.json] --dataset NAME --name MODEL [--kind charlm|handwriting|classifier] "
+                        "[--cell C --layers L --units N ... | --arch A ...] [--steps S | --epochs E ...] [--watch]";
     if (parse_opts(argc, argv, opts, NULL, 0, usage) < 0)
         return REMOTE_USAGE;
     json_t *spec = json_object();
@@ -1112,7 +1128,8 @@ static int jobs_submit(int argc, char **argv)
     }
     if (set_str(spec, "kind", kind, "--kind") < 0 || set_str(spec, "dataset", dataset, "--dataset") < 0 ||
         set_str(spec, "model_name", name, "--name") < 0 || set_str(spec, "init_from", init_from, "--init-from") < 0 ||
-        (cell && set_str(spec_part(spec, "model"), "cell", cell, "--cell") < 0)) {
+        (cell && set_str(spec_part(spec, "model"), "cell", cell, "--cell") < 0) ||
+        (arch && set_str(spec_part(spec, "model"), "arch", arch, "--arch") < 0)) {
         json_decref(spec);
         return REMOTE_USAGE;
     }
@@ -1123,6 +1140,14 @@ static int jobs_submit(int argc, char **argv)
     spec_int(spec, "model", "hyper_units", hyper_units);
     spec_int(spec, "model", "embed", embed);
     spec_int(spec, "model", "mixtures", mixtures);
+    spec_int(spec, "model", "hidden", hidden);
+    spec_int(spec, "model", "channels", channels);
+    spec_int(spec, "model", "kernel", kernel);
+    spec_int(spec, "model", "gen_hidden", gen_hidden);
+    spec_int(spec, "model", "tile_rows", tile_rows);
+    spec_int(spec, "model", "tile_cols", tile_cols);
+    if (wnorm)
+        json_object_set_new(spec_part(spec, "model"), "wnorm", json_true());
     spec_num(spec, "model", "keep", keep);
     if (steps != UNSET || !isnan(epochs)) /* an option replaces the spec's length of training */
         json_object_del(spec_part(spec, "train"), steps != UNSET ? "epochs" : "steps");
@@ -1163,6 +1188,15 @@ static int jobs_submit(int argc, char **argv)
     json_decref(spec);
     remote_close(&r);
     return rc;
+}
+
+/* The key and unit of a job's training speed, by its kind. */
+static void job_rate(const json_t *job, const char **key, const char **unit)
+{
+    const char *kind = str_of(job, "kind", "");
+    const int hw = strcmp(kind, "handwriting") == 0, img = strcmp(kind, "classifier") == 0;
+    *key = img ? "images_per_second" : hw ? "points_per_second" : "chars_per_second";
+    *unit = img ? "images/s" : hw ? "points/s" : "chars/s";
 }
 
 /* What jobs watch knows while it follows a job. */
@@ -1271,9 +1305,10 @@ static int job_watch(remote *r, const char *id)
     int rc = remote_json(r, "GET", path, NULL, &job);
     if (rc != REMOTE_OK)
         return rc;
-    const int hw = strcmp(str_of(job, "kind", ""), "handwriting") == 0;
+    const char *rate_key, *rate_unit;
+    job_rate(job, &rate_key, &rate_unit);
     watch_ctx w = {.tty = isatty(STDOUT_FILENO), .loss_unit = str_of(job, "loss_unit", ""),
-                   .val_unit = str_of(job, "val_unit", ""), .rate_unit = hw ? "points/s" : "chars/s", .val = NAN};
+                   .val_unit = str_of(job, "val_unit", ""), .rate_unit = rate_unit, .val = NAN};
     if (strcmp(str_of(job, "state", ""), "queued") == 0) {
         printf("job %s is queued\n", id);
         fflush(stdout);
@@ -1338,7 +1373,8 @@ static void show_job(const json_t *j)
     char el[32], eta[32];
     fmt_duration(num_of(json_object_get(j, "elapsed_seconds")), el, sizeof el);
     fmt_duration(num_of(json_object_get(j, "eta_seconds")), eta, sizeof eta);
-    const int hw = strcmp(str_of(j, "kind", ""), "handwriting") == 0;
+    const char *rate_key, *rate_unit;
+    job_rate(j, &rate_key, &rate_unit);
     printf("id:          %s\n", str_of(j, "id", "?"));
     printf("state:       %s\n", state);
     printf("kind:        %s\n", str_of(j, "kind", "?"));
@@ -1349,8 +1385,7 @@ static void show_job(const json_t *j)
            100 * num_of(json_object_get(j, "fraction")));
     printf("loss:        %.4f %s\n", num_of(json_object_get(j, "train_loss")), str_of(j, "loss_unit", ""));
     printf("validation:  %.4f %s\n", num_of(json_object_get(j, "val_loss")), str_of(j, "val_unit", ""));
-    printf("speed:       %.0f %s\n", num_of(json_object_get(j, hw ? "points_per_second" : "chars_per_second")),
-           hw ? "points/s" : "chars/s");
+    printf("speed:       %.0f %s\n", num_of(json_object_get(j, rate_key)), rate_unit);
     printf("elapsed:     %s%s%s\n", el, strcmp(state, "running") == 0 ? ", ETA " : "",
            strcmp(state, "running") == 0 ? eta : "");
     const json_t *ck = json_object_get(j, "checkpoint_step");
