@@ -83,6 +83,7 @@ static int image_from_json(const api_request *req, float *px, api_reply *rep)
                   IMG_PIXELS);
         goto out;
     }
+    double ink = 0;
     for (size_t k = 0; k < IMG_PIXELS; k++) {
         json_t *v = json_array_get(img, k);
         const double x = json_is_number(v) ? json_number_value(v) : NAN;
@@ -92,6 +93,12 @@ static int image_from_json(const api_request *req, float *px, api_reply *rep)
             goto out;
         }
         px[k] = (float)x;
+        ink += x;
+    }
+    /* as a PNG with no ink is refused: an empty image has no digit to read */
+    if (ink == 0) {
+        api_error(rep, 400, "image: the image has no ink (all %d values are 0)", IMG_PIXELS);
+        goto out;
     }
     rc = 0;
 out:

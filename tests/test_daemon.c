@@ -6013,6 +6013,7 @@ START_TEST(clf_classify_refusals)
         {NULL, null, 0, 400, "invalid_request", "image[0]"},
         {NULL, nested, 0, 400, "invalid_request", "image[1]"},
         {NULL, extra, 0, 400, "invalid_request", "unknown field 'label'"},
+        {NULL, good, 0, 400, "invalid_request", "no ink"},
         {NULL, "{\"image\": [0, 0", 0, 400, "invalid_request", "invalid JSON"},
         {NULL, "{\"image\": [], \"image\": []}", 0, 400, "invalid_request", "invalid JSON"},
         {NULL, "[0, 0, 0]", 0, 400, "invalid_request", "JSON object"},
