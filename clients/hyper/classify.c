@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "classifier.h"
 #include "fsutil.h"
@@ -316,13 +315,7 @@ int classify_train(int argc, char **argv)
         printf(" (%zu generated weights from %zu)", n.generated, n.generator);
     printf("; %d training / %d test images; from step %" PRId64 "\n", im.n_train, im.n - im.n_train,
            trainer_steps_done(t));
-    report_ctx rc = {isatty(STDOUT_FILENO)};
-    st = trainer_run(t, report_every, report_progress, &rc, ckpt, err);
-    if (st == HYPER_OK)
-        st = trainer_save_model(t, out, err);
-    if (st == HYPER_OK)
-        printf("wrote %s (training state in %s)\n", out, ckpt);
-    trainer_free(t);
+    st = train_to_end(t, report_every, out, ckpt, err);
     image_set_free(&im);
     return st == HYPER_OK ? 0 : fail("train", st, err);
 }

@@ -34,5 +34,8 @@ int report_progress(const train_progress *p, void *user);
 typedef struct {
     int tty;
 } report_ctx;
+/* The end every hyper train shares (hyper.c): runs t to its last step with progress lines,
+ * checkpoints in ckpt, writes the model to out and frees t. */
+hyper_status train_to_end(trainer *t, int32_t report_every, const char *out, const char *ckpt, char *err);
 
 #endif

@@ -145,6 +145,18 @@ static int cmd_info(int argc, char **argv)
 
 /* ---- hyper train --------------------------------------------------------------------- */
 
+hyper_status train_to_end(trainer *t, int32_t report_every, const char *out, const char *ckpt, char *err)
+{
+    report_ctx rc = {isatty(STDOUT_FILENO)};
+    hyper_status st = trainer_run(t, report_every, report_progress, &rc, ckpt, err);
+    if (st == HYPER_OK)
+        st = trainer_save_model(t, out, err);
+    if (st == HYPER_OK)
+        printf("wrote %s (training state in %s)\n", out, ckpt);
+    trainer_free(t);
+    return st;
+}
+
 int report_progress(const train_progress *p, void *user)
 {
     const report_ctx *rc = user;
@@ -292,13 +304,7 @@ static int cmd_train(int argc, char **argv)
     else
         printf(", vocabulary %d, %zu parameters; %zu training / %zu validation characters; from step %" PRId64 "\n",
                mc->outputs, model_param_count(mc), c.n_train, c.n - c.n_train, trainer_steps_done(t));
-    report_ctx rc = {isatty(STDOUT_FILENO)};
-    st = trainer_run(t, report_every, report_progress, &rc, ckpt, err);
-    if (st == HYPER_OK)
-        st = trainer_save_model(t, out, err);
-    if (st == HYPER_OK)
-        printf("wrote %s (training state in %s)\n", out, ckpt);
-    trainer_free(t);
+    st = train_to_end(t, report_every, out, ckpt, err);
     corpus_free(&c);
     stroke_corpus_free(&sc);
     return st == HYPER_OK ? 0 : fail("train", st, err);
