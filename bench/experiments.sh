@@ -25,19 +25,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-mode=full
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --full) mode=full ;;
-        --smoke) mode=smoke ;;
-        --out) out=$2; shift ;;
-        --out=*) out=${1#--out=} ;;
-        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "experiments.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-    shift
-done
+. "$here/args.sh" "$@"
 
 HYPER=${HYPER:-build/hyper}
 CORPUS=${CORPUS:-data/fortunes.txt}

@@ -24,19 +24,8 @@
 # once, default 2, one BLAS thread each), ARCHS, SEEDS, STEPS, RUNS override the defaults.
 set -euo pipefail
 
-mode=full
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --full) mode=full ;;
-        --smoke) mode=smoke ;;
-        --out) out=$2; shift ;;
-        --out=*) out=${1#--out=} ;;
-        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "mnist.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-    shift
-done
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/args.sh" "$@"
 
 HYPER=${HYPER:-build/hyper}
 MNIST=${MNIST:-data/mnist}

@@ -701,7 +701,6 @@ static hyper_status open_file(const char *path, checkpoint **out, int model, cha
     hyper_status st = HYPER_OK;
     checkpoint *ck = NULL;
     struct stat sb;
-    vocab v;
     int fd = -1;
 
     if (!out)
@@ -774,12 +773,8 @@ static hyper_status open_file(const char *path, checkpoint **out, int model, cha
     }
     if ((st = parse_entries(ck, err)) != HYPER_OK || (st = parse_metadata(ck, err)) != HYPER_OK)
         goto out;
-    if (model) {
-        if ((st = parse_config(ck, err)) != HYPER_OK || (st = check_params(ck, err)) != HYPER_OK ||
-            (st = read_vocab(ck, &v, err)) != HYPER_OK)
-            goto out;
-        vocab_free(&v);
-    }
+    if (model)
+        st = checkpoint_check_model(ck, err);
 
 out:
     if (fd >= 0)
@@ -789,6 +784,17 @@ out:
         return st;
     }
     *out = ck;
+    return HYPER_OK;
+}
+
+hyper_status checkpoint_check_model(checkpoint *ck, char *err)
+{
+    vocab v;
+    hyper_status st;
+    if ((st = parse_config(ck, err)) != HYPER_OK || (st = check_params(ck, err)) != HYPER_OK ||
+        (st = read_vocab(ck, &v, err)) != HYPER_OK)
+        return st;
+    vocab_free(&v);
     return HYPER_OK;
 }
 

@@ -86,6 +86,10 @@ int checkpoint_has_tensor(const checkpoint *ck, const char *name);
 hyper_status checkpoint_save_tensors(const char *path, const ckpt_kv *meta, int nmeta,
                                      const ckpt_tensor *tensors, int ntensors, char *err);
 hyper_status checkpoint_open_tensors(const char *path, checkpoint **out, char *err);
+/* What checkpoint_open checks beyond checkpoint_open_tensors, on a file opened that way: the
+ * LSTM config, every parameter tensor and the vocabulary.  After HYPER_OK the checkpoint is
+ * as checkpoint_open returns it, so one open serves a file of either kind. */
+hyper_status checkpoint_check_model(checkpoint *ck, char *err);
 
 /* Convenience: open, load model and vocab, close. */
 hyper_status checkpoint_load(const char *path, model *m, vocab *v, char *err);

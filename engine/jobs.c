@@ -1051,15 +1051,17 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
         checkpoint *ck = NULL;
         if (!r->host.model_path(r->host.user, s.init_from, path, sizeof path))
             return hyper_fail(err, HYPER_ERR_NOT_FOUND, "init_from: no model named '%s' is served", s.init_from);
-        if (checkpoint_open_tensors(path, &ck, NULL) == HYPER_OK) {
-            const int clf = clf_is_classifier_file(ck);
-            checkpoint_close(ck);
-            if (clf)
-                return hyper_fail(err, HYPER_ERR_ARG, "init_from: '%s' is a classifier, not a %s model", s.init_from,
-                                  s.kind == JOB_HANDWRITING ? "handwriting" : "character");
-        }
-        if ((st = checkpoint_open(path, &ck, sub)) != HYPER_OK)
+        if ((st = checkpoint_open_tensors(path, &ck, sub)) != HYPER_OK)
             return hyper_fail(err, HYPER_ERR_ARG, "init_from: %s", sub);
+        if (clf_is_classifier_file(ck)) {
+            checkpoint_close(ck);
+            return hyper_fail(err, HYPER_ERR_ARG, "init_from: '%s' is a classifier, not a %s model", s.init_from,
+                              s.kind == JOB_HANDWRITING ? "handwriting" : "character");
+        }
+        if ((st = checkpoint_check_model(ck, sub)) != HYPER_OK) {
+            checkpoint_close(ck);
+            return hyper_fail(err, HYPER_ERR_ARG, "init_from: %s", sub);
+        }
         const model_config *ic = checkpoint_config(ck);
         int hw = ic->inputs == 3 && mdn_mixtures(ic->outputs) > 0, text = ic->inputs == 0;
         checkpoint_close(ck);

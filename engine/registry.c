@@ -106,10 +106,8 @@ static hyper_status load_file(registry *r, const char *path, char *err)
     hyper_status st = checkpoint_open_tensors(path, &ck, err);
     if (st == HYPER_OK && clf_is_classifier_file(ck))
         return load_classifier(r, e, ck, name, path, err);
-    checkpoint_close(ck);
-    ck = NULL;
-    if (st == HYPER_OK)
-        st = checkpoint_open(path, &ck, err);
+    if (st == HYPER_OK && (st = checkpoint_check_model(ck, err)) != HYPER_OK)
+        checkpoint_close(ck);
     if (st == HYPER_OK) {
         const char *kind = checkpoint_meta(ck, "kind");
         snprintf(e->kind, sizeof e->kind, "%s", kind ? kind : "charlm");

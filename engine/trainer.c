@@ -876,10 +876,7 @@ hyper_status trainer_resume(trainer **out, const char *path, const train_params 
         if (st == HYPER_OK)
             memcpy(t->w, loaded.block, t->P * sizeof(real));
         clf_free(&loaded);
-    } else {
-        checkpoint_close(ck);
-        if ((st = checkpoint_open(path, &ck, err)) != HYPER_OK)
-            return st;
+    } else if ((st = checkpoint_check_model(ck, err)) == HYPER_OK) {
         st = trainer_alloc(&t, checkpoint_config(ck), tp, data, err);
     }
     if (st != HYPER_OK)

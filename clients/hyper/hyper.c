@@ -113,8 +113,8 @@ static int cmd_info(int argc, char **argv)
         checkpoint_close(ck);
         return rc;
     }
-    checkpoint_close(ck);
-    st = checkpoint_open(path, &ck, err);
+    if (st == HYPER_OK && (st = checkpoint_check_model(ck, err)) != HYPER_OK)
+        checkpoint_close(ck);
     if (st != HYPER_OK)
         return fail("info", st, err);
     const model_config *c = checkpoint_config(ck);
