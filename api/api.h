@@ -14,6 +14,7 @@
 #include "handwriting.h"
 #include "datasets.h"
 #include "jobs.h"
+#include "jsonutil.h"
 #include "registry.h"
 #include "session.h"
 
@@ -126,6 +127,9 @@ const api_route *api_route_match(const char *method, const char *path, api_reque
 /* The one error shape: {"error": {"code": status, "type": "...", "message": "..."}}. */
 void api_error(api_reply *rep, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The HTTP status of an engine status, the one mapping: not found 404, conflict 409, too
+ * large 413, no space left 507, out of memory or an I/O failure 500, the rest 400. */
+int api_status_http(hyper_status st);
 /* A JSON reply (steals body). */
 void api_json(api_reply *rep, int status, json_t *body);
 

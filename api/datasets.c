@@ -9,19 +9,6 @@
 #include "api.h"
 #include "datasets.h"
 
-/* The HTTP status of a dataset store error. */
-static int status_of(hyper_status st)
-{
-    switch (st) {
-    case HYPER_ERR_NOT_FOUND: return 404;
-    case HYPER_ERR_CONFLICT: return 409;
-    case HYPER_ERR_TOO_LARGE: return 413;
-    case HYPER_ERR_NOMEM:
-    case HYPER_ERR_IO: return 500;
-    default: return 400;
-    }
-}
-
 static json_t *dataset_json(const dataset_info *d)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:s, s:o, s:i, s:b}", "name", d->name, "kind", dataset_kind_str(d->kind),
@@ -57,7 +44,7 @@ static void upload_finish(void *ctx, api_reply *rep)
     if (st == HYPER_OK)
         api_json(rep, 201, dataset_json(&info));
     else
-        api_error(rep, status_of(st), "%s", u->err);
+        api_error(rep, api_status_http(st), "%s", u->err);
     free(u);
 }
 
@@ -109,7 +96,7 @@ int api_datasets_upload(const api_request *req, api_reply *rep, api_upload *out)
     hyper_status st = dataset_upload_begin(req->app->datasets, name, kind, req->content_type,
                                            (int64_t)req->app->max_upload_bytes, &u->up, u->err);
     if (st != HYPER_OK) {
-        int status = status_of(st);
+        int status = api_status_http(st);
         api_error(rep, status == 400 && !req->content_type ? 415 : status, "%s", u->err);
         free(u);
         return -1;
@@ -142,7 +129,7 @@ void api_datasets_get(const api_request *req, api_reply *rep)
     char err[HYPER_ERRMSG_MAX];
     hyper_status st = dataset_get(req->app->datasets, req->params[0], &info, err);
     if (st != HYPER_OK)
-        api_error(rep, status_of(st), "no dataset named '%s'", req->params[0]);
+        api_error(rep, api_status_http(st), "no dataset named '%s'", req->params[0]);
     else
         api_json(rep, 200, dataset_json(&info));
 }
@@ -152,7 +139,7 @@ void api_datasets_delete(const api_request *req, api_reply *rep)
     char err[HYPER_ERRMSG_MAX];
     hyper_status st = dataset_delete(req->app->datasets, req->params[0], err);
     if (st != HYPER_OK) {
-        api_error(rep, status_of(st), "%s", err);
+        api_error(rep, api_status_http(st), "%s", err);
         return;
     }
     rep->status = 204;

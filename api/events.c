@@ -28,7 +28,7 @@ int api_outbuf_add(api_outbuf *o, const char *bytes, size_t n)
 
 int api_outbuf_event(api_outbuf *o, const char *id, json_t *obj)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(API_REAL_DIGITS)) : NULL;
+    char *text = obj ? json_text(obj, JSON_COMPACT | JSON_REAL_PRECISION(API_REAL_DIGITS)) : NULL;
     json_decref(obj);
     if (!text)
         return -1;

@@ -91,7 +91,7 @@ static uint64_t random_seed(void)
  * own writer uses 17, which shows a coordinate rounded to hundredths as 7.8899999999999997. */
 static void reply_json(api_reply *rep, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(HW_REAL_DIGITS)) : NULL;
+    char *text = j ? json_text(j, JSON_COMPACT | JSON_REAL_PRECISION(HW_REAL_DIGITS)) : NULL;
     json_decref(j);
     size_t n = text ? strlen(text) : 0;
     char *body = text ? realloc(text, n + 2) : NULL;

@@ -18,17 +18,6 @@
 #define EVENTS_WAIT_MS 500        /* how long a stream waits before a heartbeat */
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 
-static int status_of(hyper_status st)
-{
-    switch (st) {
-    case HYPER_ERR_NOT_FOUND: return 404;
-    case HYPER_ERR_CONFLICT: return 409;
-    case HYPER_ERR_NOMEM:
-    case HYPER_ERR_IO: return 500;
-    default: return 400;
-    }
-}
-
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 /* What a kind of job measures its progress in. */
@@ -92,7 +81,7 @@ void api_jobs_submit(const api_request *req, api_reply *rep)
     if (st == HYPER_OK)
         st = job_submit(req->app->jobs, &spec, &info, err);
     if (st != HYPER_OK)
-        api_error(rep, status_of(st), "%s", err);
+        api_error(rep, api_status_http(st), "%s", err);
     else
         api_json(rep, 202, job_json(&info));
     json_decref(body);
@@ -144,7 +133,7 @@ void api_jobs_delete(const api_request *req, api_reply *rep)
     char err[HYPER_ERRMSG_MAX];
     hyper_status st = job_delete(req->app->jobs, req->params[0], err);
     if (st != HYPER_OK)
-        api_error(rep, status_of(st), "%s", err);
+        api_error(rep, api_status_http(st), "%s", err);
     else
         rep->status = 204;
 }

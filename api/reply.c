@@ -18,13 +18,29 @@ static const char *error_type(int status)
     case 401: return "unauthorized";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
+    case 408: return "request_timeout";
     case 409: return "conflict";
     case 413: return "payload_too_large";
     case 414: return "uri_too_long";
     case 415: return "unsupported_media_type";
     case 429: return "too_many_requests";
     case 503: return "unavailable";
+    case 507: return "insufficient_storage";
     default: return status >= 500 ? "internal_error" : "error";
+    }
+}
+
+int api_status_http(hyper_status st)
+{
+    switch (st) {
+    case HYPER_OK: return 200;
+    case HYPER_ERR_NOT_FOUND: return 404;
+    case HYPER_ERR_CONFLICT: return 409;
+    case HYPER_ERR_TOO_LARGE: return 413;
+    case HYPER_ERR_NOSPACE: return 507;
+    case HYPER_ERR_NOMEM:
+    case HYPER_ERR_IO: return 500;
+    default: return 400;
     }
 }
 

@@ -91,6 +91,23 @@ static int32_t *encode(const session *s, const char *field, const char *text, si
 
 /* ---- create, list, get, delete, fork, reset ------------------------------------------- */
 
+/* Writes a new session (held by the caller) to disk before it is acknowledged; when that
+ * fails the session is deleted and rep holds the error (507 for a full disk).  0 when
+ * written. */
+static int persist_or_refuse(const api_request *req, session *s, api_reply *rep)
+{
+    char err[HYPER_ERRMSG_MAX];
+    hyper_status st = session_persist(req->app->sessions, s, err);
+    if (st == HYPER_OK)
+        return 0;
+    char id[SESSION_ID_LEN + 1];
+    memcpy(id, s->id, sizeof id);
+    session_release(req->app->sessions, s, 1, 0);
+    session_delete(req->app->sessions, id);
+    api_error(rep, api_status_http(st), "cannot persist the new session: %s", err);
+    return -1;
+}
+
 void api_sessions_create(const api_request *req, api_reply *rep)
 {
     json_t *body = api_body_object(req, rep);
@@ -127,6 +144,8 @@ void api_sessions_create(const api_request *req, api_reply *rep)
         api_error(rep, st == HYPER_ERR_ARG ? 429 : 500, "%s", err);
         goto out;
     }
+    if (persist_or_refuse(req, s, rep) != 0)
+        goto out;
     api_json(rep, 201, json_pack("{s:s, s:s, s:o}", "id", s->id, "model", m->name, "created_at",
                                  api_iso_time(s->created_ms)));
     session_release(req->app->sessions, s, 1, 0);
@@ -192,6 +211,8 @@ void api_sessions_fork(const api_request *req, api_reply *rep)
         api_error(rep, st == HYPER_ERR_ARG ? 429 : 500, "%s", err);
         return;
     }
+    if (persist_or_refuse(req, s, rep) != 0)
+        return;
     api_json(rep, 201, json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", s->id, "model", s->model->name,
                                  "created_at", api_iso_time(s->created_ms), "forked_from", req->params[0],
                                  seen_key(s->model->handwriting), (json_int_t)s->seen));

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "jsonutil.h"
 
 #define FORMAT_NAME "hyperd"
 #define FORMAT_VERSION "1"
@@ -337,7 +338,7 @@ static hyper_status write_file(const char *path, const model *m, const vocab *v,
         return st;
     if ((st = build_header(m, v, meta, nmeta, extra, nextra, &root, err)) != HYPER_OK)
         goto out;
-    if (!(header = json_dumps(root, JSON_COMPACT))) {
+    if (!(header = json_text(root, JSON_COMPACT))) {
         st = hyper_fail(err, HYPER_ERR_NOMEM, "out of memory writing the checkpoint header");
         goto out;
     }
@@ -357,9 +358,9 @@ static hyper_status write_file(const char *path, const model *m, const vocab *v,
         st = hyper_fail(err, HYPER_ERR_NOMEM, "out of memory saving %s", path);
         goto out;
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, plen + 16, "%s" FS_TMP_INFIX "XXXXXX", path);
     if ((fd = mkstemp(tmp)) < 0) {
-        st = hyper_fail(err, HYPER_ERR_IO, "%s: cannot create a temporary file: %s", path,
+        st = hyper_fail(err, fs_errno_status(errno), "%s: cannot create a temporary file: %s", path,
                         strerror(errno));
         goto out;
     }
@@ -386,12 +387,12 @@ static hyper_status write_file(const char *path, const model *m, const vocab *v,
         goto io_error;
     created = 0;
     if (fs_sync_parent_dir(path) != 0)
-        st = hyper_fail(err, HYPER_ERR_IO, "%s: written, but syncing its directory failed: %s",
+        st = hyper_fail(err, fs_errno_status(errno), "%s: written, but syncing its directory failed: %s",
                         path, strerror(errno));
     goto out;
 
 io_error:
-    st = hyper_fail(err, HYPER_ERR_IO, "%s: cannot write the checkpoint: %s", path,
+    st = hyper_fail(err, fs_errno_status(errno), "%s: cannot write the checkpoint: %s", path,
                     strerror(errno));
 out:
     if (fd >= 0)

@@ -21,6 +21,7 @@ const char *hyper_status_str(hyper_status st)
     case HYPER_ERR_NOT_FOUND: return "not found";
     case HYPER_ERR_CONFLICT: return "conflict";
     case HYPER_ERR_TOO_LARGE: return "too large";
+    case HYPER_ERR_NOSPACE: return "no space left";
     }
     return "unknown status";
 }

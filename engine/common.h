@@ -33,6 +33,7 @@ typedef enum {
     HYPER_ERR_NOT_FOUND, /* a named thing (dataset, job, model) does not exist */
     HYPER_ERR_CONFLICT,  /* a named thing exists already, or is in a state that forbids it */
     HYPER_ERR_TOO_LARGE, /* data beyond a size limit */
+    HYPER_ERR_NOSPACE,   /* a write failed for want of space: the disk or a quota is full */
 } hyper_status;
 
 const char *hyper_status_str(hyper_status st);

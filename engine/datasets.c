@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "jsonutil.h"
 #include "strokes.h"
 #include "vocab.h"
 
@@ -445,7 +446,7 @@ static hyper_status meta_write(const char *dir_path, const dataset_info *info, c
                           "bytes", (json_int_t)info->bytes, "items", (json_int_t)info->items,
                           "sha256", info->sha256, "created_ms", (json_int_t)info->created_ms,
                           "parts", (int)info->parts);
-    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    char *text = j ? json_text(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (!text)
         return hyper_fail(err, HYPER_ERR_NOMEM, "dataset '%s': cannot make meta.json", info->name);
@@ -993,7 +994,7 @@ hyper_status dataset_upload_begin(dataset_store *st, const char *name, dataset_k
         path_fmt(up->tmp, sizeof up->tmp, "%s/" UPLOAD_PREFIX "XXXXXX", st->dir);
         up->fd = mkostemp(up->tmp, O_CLOEXEC);
         if (up->fd < 0) {
-            rc = hyper_fail(err, HYPER_ERR_IO, "cannot make a temporary file in the dataset directory: %s",
+            rc = hyper_fail(err, fs_errno_status(errno), "cannot make a temporary file in the dataset directory: %s",
                             strerror(errno));
             up->tmp[0] = '\0';
         } else if (fchmod(up->fd, 0644) != 0) {
@@ -1024,8 +1025,9 @@ hyper_status dataset_upload_write(dataset_upload *up, const void *data, size_t n
     if (up->kind == DATASET_TEXT && (rc = text_feed(&up->tc, data, n, up->failmsg)) != HYPER_OK)
         return upload_fail(up, rc, err);
     if (fs_write_all(up->fd, data, n) != 0) {
-        hyper_fail(up->failmsg, HYPER_ERR_IO, "cannot store the upload: %s", strerror(errno));
-        return upload_fail(up, HYPER_ERR_IO, err);
+        const hyper_status why = fs_errno_status(errno);
+        hyper_fail(up->failmsg, why, "cannot store the upload: %s", strerror(errno));
+        return upload_fail(up, why, err);
     }
     sha256_update(&up->sha, n, data);
     up->bytes += (int64_t)n;
@@ -1055,7 +1057,7 @@ static hyper_status publish_new(dataset_upload *up, int64_t items, dataset_info 
     char stage[PATH_MAX], path[PATH_MAX + 32], file[32];
     path_fmt(stage, sizeof stage, "%s/" NEW_PREFIX "XXXXXX", st->dir);
     if (!mkdtemp(stage))
-        return hyper_fail(err, HYPER_ERR_IO, "cannot make a directory in the dataset directory: %s",
+        return hyper_fail(err, fs_errno_status(errno), "cannot make a directory in the dataset directory: %s",
                           strerror(errno));
     hyper_status rc = HYPER_OK;
     path_fmt(path, sizeof path, "%s/%s", stage,
@@ -1226,7 +1228,7 @@ hyper_status dataset_upload_commit(dataset_upload *up, dataset_info *out, char *
     bad |= close(up->fd) != 0;
     up->fd = -1;
     if (bad) {
-        rc = hyper_fail(err, HYPER_ERR_IO, "cannot store the upload: %s", strerror(errno));
+        rc = hyper_fail(err, fs_errno_status(errno), "cannot store the upload: %s", strerror(errno));
         goto out;
     }
     if (up->kind == DATASET_TEXT) {

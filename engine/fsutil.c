@@ -3,15 +3,23 @@
  */
 #include "fsutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+hyper_status fs_errno_status(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? HYPER_ERR_NOSPACE : HYPER_ERR_IO;
+}
 
 int fs_write_all(int fd, const void *buf, size_t n)
 {
@@ -53,10 +61,11 @@ hyper_status fs_write_atomic(const char *path, const void *data, size_t len, cha
     char *tmp = malloc(plen + 16);
     if (!tmp)
         return hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, plen + 16, "%s" FS_TMP_INFIX "XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        hyper_status st = hyper_fail(err, HYPER_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        hyper_status st = hyper_fail(err, fs_errno_status(errno), "%s: cannot create a temporary file: %s", path,
+                                     strerror(errno));
         free(tmp);
         return st;
     }
@@ -74,11 +83,11 @@ hyper_status fs_write_atomic(const char *path, const void *data, size_t len, cha
     if (bad) {
         unlink(tmp);
         free(tmp);
-        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(saved));
+        return hyper_fail(err, fs_errno_status(saved), "%s: %s", path, strerror(saved));
     }
     free(tmp);
     if (fs_sync_parent_dir(path) != 0)
-        return hyper_fail(err, HYPER_ERR_IO, "%s: cannot sync its directory: %s", path, strerror(errno));
+        return hyper_fail(err, fs_errno_status(errno), "%s: cannot sync its directory: %s", path, strerror(errno));
     return HYPER_OK;
 }
 
@@ -88,6 +97,73 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     (void)flag;
     (void)ftw;
     return remove(path);
+}
+
+int fs_is_temporary(const char *name)
+{
+    const char *infix = strstr(name, FS_TMP_INFIX);
+    if (!infix || infix == name)
+        return 0;
+    const char *tail;
+    while ((tail = strstr(infix + 1, FS_TMP_INFIX)) != NULL) /* the last one */
+        infix = tail;
+    tail = infix + strlen(FS_TMP_INFIX);
+    if (strlen(tail) != 6)
+        return 0;
+    for (int k = 0; k < 6; k++)
+        if (!isalnum((unsigned char)tail[k]))
+            return 0;
+    return 1;
+}
+
+static long swept;
+
+static int sweep_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    if (flag == FTW_F && fs_is_temporary(path + ftw->base) && unlink(path) == 0)
+        swept++;
+    return 0;
+}
+
+long fs_sweep_temporaries(const char *dir)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* nftw's callback has no user pointer */
+    pthread_mutex_lock(&mu);
+    swept = 0;
+    int rc = nftw(dir, sweep_entry, 16, FTW_PHYS);
+    long n = rc == 0 ? swept : -1;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+int fs_lock_file(const char *path, long *holder)
+{
+    *holder = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        char buf[32];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            *holder = strtol(buf, NULL, 10);
+        }
+        close(fd);
+        errno = e == EWOULDBLOCK ? EWOULDBLOCK : e;
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        const int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 int fs_remove_tree(const char *path)

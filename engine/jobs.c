@@ -28,6 +28,7 @@
 
 #include "checkpoint.h"
 #include "fsutil.h"
+#include "jsonutil.h"
 #include "linalg.h"
 #include "mdn.h"
 #include "registry.h"
@@ -131,23 +132,30 @@ static json_t *record_json(const job *j)
     return o;
 }
 
-/* Writes a job's record; called with the lock held (records are small).  0 when written. */
-static int record_save(const job_runner *r, const job *j)
+/* Writes a job's record; called with the lock held (records are small).  0 when written;
+ * else -1, with the cause in err (may be NULL) and *why (may be NULL) its status, and the
+ * failure logged. */
+static int record_save_why(const job_runner *r, const job *j, hyper_status *why, char *err)
 {
     char path[JOB_PATH_MAX];
     job_path(r, j->info.id, "job.json", path, sizeof path);
     json_t *o = record_json(j);
-    char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) : NULL;
-    char err[HYPER_ERRMSG_MAX];
-    int rc = 0;
-    if (!text || fs_write_atomic(path, text, strlen(text), err) != HYPER_OK) {
-        fprintf(stderr, "hyperd: job %s: cannot save its record: %s\n", j->info.id, text ? err : "out of memory");
-        rc = -1;
-    }
+    char *text = o ? json_text(o, JSON_INDENT(1)) : NULL;
+    char msg[HYPER_ERRMSG_MAX];
+    hyper_status st = text ? fs_write_atomic(path, text, strlen(text), msg)
+                           : hyper_fail(msg, HYPER_ERR_NOMEM, "out of memory");
+    if (st != HYPER_OK)
+        fprintf(stderr, "hyperd: job %s: cannot save its record: %s\n", j->info.id, msg);
+    if (why)
+        *why = st;
+    if (err && st != HYPER_OK)
+        snprintf(err, HYPER_ERRMSG_MAX, "%s", msg);
     free(text);
     json_decref(o);
-    return rc;
+    return st == HYPER_OK ? 0 : -1;
 }
+
+static int record_save(const job_runner *r, const job *j) { return record_save_why(r, j, NULL, NULL); }
 
 static json_t *point_json(const job_point *p)
 {
@@ -179,7 +187,7 @@ static int history_push(job *j, const job_point *p)
 static char *point_line(const job_point *p)
 {
     json_t *o = point_json(p);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *line = o ? json_text(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return line;
 }
@@ -339,8 +347,10 @@ json_t *job_spec_to_json(const job_spec *s)
                               "seed", (json_int_t)s->train.seed, "eval_every", s->train.eval_every, "checkpoint_every",
                               s->train.checkpoint_every, "eval_limit", (json_int_t)s->train.eval_limit, "val_fraction",
                               s->val_fraction);
-    if (s->epochs > 0)
+    if (s->epochs > 0) { /* the steps follow from the epochs when the data is read */
+        json_object_del(train, "steps");
         json_object_set_new(train, "epochs", json_real(s->epochs));
+    }
     if (s->kind == JOB_CLASSIFIER) {   /* a classifier has no sequences, and a fixed test split */
         json_object_del(train, "seq");
         json_object_del(train, "val_fraction");
@@ -1102,12 +1112,23 @@ hyper_status job_submit(job_runner *r, const job_spec *spec, job_info *info, cha
     char path[JOB_PATH_MAX];
     job_path(r, i->id, NULL, path, sizeof path);
     if (mkdir(path, 0755) != 0) {
+        const int e = errno;
         r->n--;
         pthread_mutex_unlock(&r->mu);
         free(j);
-        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
+        return hyper_fail(err, fs_errno_status(e), "cannot record the job: %s: %s", path, strerror(e));
     }
-    record_save(r, j);
+    /* acknowledged only once recorded: a job that cannot be written is refused, and leaves
+     * nothing behind */
+    hyper_status why;
+    char cause[HYPER_ERRMSG_MAX];
+    if (record_save_why(r, j, &why, cause) != 0) {
+        r->n--;
+        rmdir(path);
+        pthread_mutex_unlock(&r->mu);
+        free(j);
+        return hyper_fail(err, why, "cannot record the job: %s", cause);
+    }
     pin_dataset(r, j, 1);
     *info = *i;
     pthread_cond_signal(&r->work);

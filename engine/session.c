@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "jsonutil.h"
 
 static ssize_t find_index(session_store *st, const char *id);
 static void remove_at(session_store *st, size_t i);
@@ -132,7 +133,7 @@ int session_store_save(session_store *st, int all)
         /* a busy session's state is being stepped; it is saved after its release */
         if ((all || s->dirty) && !s->busy) {
             json_t *j = session_to_json(s);
-            char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            char *text = j ? json_text(j, JSON_COMPACT) : NULL;
             json_decref(j);
             if (!text) {
                 failed++;
@@ -166,6 +167,31 @@ int session_store_save(session_store *st, int all)
     }
     free(todo);
     return failed;
+}
+
+hyper_status session_persist(session_store *st, session *s, char *err)
+{
+    if (!st->dir[0])
+        return HYPER_OK;
+    /* the caller holds s: no request steps it, and the store's lock is not needed to read
+     * it (nor held across the write) */
+    json_t *j = session_to_json(s);
+    char *text = j ? json_text(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
+    char path[1100];
+    session_path(st, s->id, path, sizeof path);
+    const uint64_t version = s->version;
+    hyper_status rc = fs_write_atomic(path, text, strlen(text), err);
+    free(text);
+    if (rc == HYPER_OK) {
+        pthread_mutex_lock(&st->mu);
+        if (s->version == version)
+            s->dirty = 0;
+        pthread_mutex_unlock(&st->mu);
+    }
+    return rc;
 }
 
 static int valid_id(const char *id)

@@ -64,6 +64,11 @@ int session_store_save(session_store *st, int all);
 hyper_status session_create(session_store *st, model_entry *m, int has_seed, uint64_t seed,
                             session **out, char *err);
 
+/* Writes the record of a session the caller holds (busy) now, not at the next periodic
+ * save: a new session is acknowledged only once it is on disk.  On failure (err names the
+ * cause; HYPER_ERR_NOSPACE for a full disk) nothing is left half-written. */
+hyper_status session_persist(session_store *st, session *s, char *err);
+
 /* Looks a session up and takes a reference (session_release gives it back); NULL when
  * missing.  With acquire = 1 it also marks it busy, failing (*busy = 1, NULL) when another
  * request holds it. */

@@ -240,7 +240,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
         ctype = rep->content_type;
         cc->bytes = rep->body_len;
     } else if (rep->json) {
-        char *text = json_dumps(rep->json, JSON_COMPACT);
+        char *text = json_text(rep->json, JSON_COMPACT);
         size_t len = text ? strlen(text) : 0;
         if (text) {
             text[len] = 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "fsutil.h"
 #include "http.h"
 #include "kernels.h"
 #include "linalg.h"
@@ -24,6 +25,7 @@
 #define MAX_MODEL_PATHS 16
 #define SAVE_EVERY_SECONDS 30
 #define JANITOR_TICK_SECONDS 1
+#define LOCK_FILE "hyperd.lock"  /* in the data directory: who owns it */
 
 typedef struct {
     const char *host;
@@ -179,6 +181,39 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+/* ---- the data directory -------------------------------------------------------------- */
+
+/* Makes the data directory this daemon's alone: an exclusive lock on DIR/LOCK_FILE, held
+ * for the life of the process (a second hyperd on the same directory would run the same
+ * jobs and overwrite the same sessions), then the temporaries a crash left in the middle
+ * of an atomic write are removed — safe only because no other writer can be in it.
+ * Returns the lock's descriptor (kept open), or -1 after saying why. */
+static int data_dir_claim(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/" LOCK_FILE, dir);
+    long holder = 0;
+    int fd = fs_lock_file(path, &holder);
+    if (fd < 0) {
+        if (errno == EWOULDBLOCK) {
+            char pid[32] = "";
+            if (holder > 0)
+                snprintf(pid, sizeof pid, " (pid %ld)", holder);
+            fprintf(stderr, "hyperd: --data-dir %s is in use by another hyperd%s; each daemon needs a data "
+                            "directory of its own\n", dir, pid);
+        } else {
+            fprintf(stderr, "hyperd: --data-dir %s: cannot lock %s: %s\n", dir, path, strerror(errno));
+        }
+        return -1;
+    }
+    long swept = fs_sweep_temporaries(dir);
+    if (swept < 0)
+        log_msg(LOG_WARN, "--data-dir %s: cannot look for stale temporary files: %s", dir, strerror(errno));
+    else
+        log_msg(swept ? LOG_WARN : LOG_INFO, "--data-dir %s: %ld stale temporary file(s) removed", dir, swept);
+    return fd;
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -279,6 +314,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyperd: --data-dir %s: %s\n", o.data_dir, strerror(errno));
         return 1;
     }
+    if (data_dir_claim(o.data_dir) < 0)
+        return 1;
     char session_dir[PATH_MAX], dataset_dir[PATH_MAX], job_dir[PATH_MAX], job_models[PATH_MAX];
     snprintf(session_dir, sizeof session_dir, "%s/sessions", o.data_dir);
     snprintf(dataset_dir, sizeof dataset_dir, "%s/datasets", o.data_dir);

@@ -25,6 +25,7 @@ Suite *handwriting_suite(void);
 Suite *datasets_suite(void);
 Suite *images_suite(void);
 Suite *classifier_suite(void);
+Suite *records_suite(void);
 #endif
 
 int main(void)
@@ -47,6 +48,7 @@ int main(void)
     srunner_add_suite(sr, datasets_suite());
     srunner_add_suite(sr, images_suite());
     srunner_add_suite(sr, classifier_suite());
+    srunner_add_suite(sr, records_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, mdn_suite());
     srunner_add_suite(sr, activity_suite());

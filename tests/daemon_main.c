@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 Suite *daemon_suite(void);
+Suite *faults_suite(void);
 /* Daemons of the shared fixtures that crashed or did not stop cleanly on SIGTERM. */
 int daemon_unclean_exits(void);
 
@@ -22,6 +23,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     SRunner *sr = srunner_create(daemon_suite());
+    srunner_add_suite(sr, faults_suite());
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
     int failed = srunner_ntests_failed(sr) + daemon_unclean_exits();
     srunner_free(sr);
