@@ -49,6 +49,18 @@ static reply dataset_post(const hyperd_proc *p, const char *name, const char *te
     return http_req(p, "POST", path, text, &o);
 }
 
+#define TEXT_BYTES 20000
+
+/* Uploads the text dataset "text" (TEXT_BYTES of the corpus). */
+static void put_text_dataset(const hyperd_proc *p)
+{
+    char *text = corpus_text(TEXT_BYTES);
+    reply r = dataset_post(p, "text", text);
+    expect_status(r, 201);
+    reply_free(&r);
+    free(text);
+}
+
 static reply job_post_json(const hyperd_proc *p, json_t *spec)
 {
     char *body = json_dumps(spec, JSON_COMPACT);
@@ -125,11 +137,8 @@ START_TEST(job_specs_survive_restarts)
     hyperd_proc d;
     hyperd_init(&d, "specs", flags);
     hyperd_start_ok(&d);
-    char *text = corpus_text(20000);
-    reply r = dataset_post(&d, "text", text);
-    expect_status(r, 201);
-    reply_free(&r);
-    free(text);
+    put_text_dataset(&d);
+    reply r;
     hyper_rng rng;
     hyper_rng_seed(&rng, 5);
     char ids[NSPECS][64];
@@ -217,11 +226,8 @@ START_TEST(a_job_with_epochs_and_long_reals_resumes)
     hyperd_proc d;
     hyperd_init(&d, "resume", flags);
     hyperd_start_ok(&d);
-    char *text = corpus_text(20000);
-    reply r = dataset_post(&d, "text", text);
-    expect_status(r, 201);
-    reply_free(&r);
-    free(text);
+    put_text_dataset(&d);
+    reply r;
     json_t *spec = json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:f}, s:{s:f, s:i, s:i, s:f, s:f, s:i, s:i, s:i}}",
                              "kind", "charlm", "dataset", "text", "model_name", "long-reals", "model", "cell",
                              "lstm", "units", 32, "keep", 0.9, "train", "epochs", 30.0, "batch", 8, "seq", 32, "lr",
@@ -326,10 +332,9 @@ START_TEST(a_full_disk_is_refused_with_507)
     hyperd_init(&d, "small/data", flags);
     snprintf(d.log, sizeof d.log, "%s/small.log", root); /* not on the disk that fills up */
     hyperd_start_ok(&d);
-    char *text = corpus_text(20000);
-    reply r = dataset_post(&d, "text", text);
-    expect_status(r, 201);
-    reply_free(&r);
+    put_text_dataset(&d);
+    char *text = corpus_text(TEXT_BYTES);
+    reply r;
 
     char filler[200];
     fill_disk(mnt, filler, sizeof filler);
