@@ -20,7 +20,7 @@ NPM_PACKAGE  := $(if $(shell command -v npm 2>/dev/null),,npm)
 # Debian packages the project needs; `make deps` installs whichever are missing.
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
                 libcurl4-openssl-dev libexpat1-dev libpng-dev zlib1g-dev nettle-dev check fortunes hershey-fonts-data curl \
-                chromium nodejs $(NPM_PACKAGE)
+                chromium nodejs $(NPM_PACKAGE) clang libclang-rt-dev
 # what building alone needs (the Dockerfile's build stage: `make deps-build all`)
 BUILD_PACKAGES := build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev \
                   libcurl4-openssl-dev libexpat1-dev libpng-dev zlib1g-dev nettle-dev curl
@@ -38,7 +38,7 @@ TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c \
               tests/test_images.c tests/test_classifier.c tests/test_records.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_classifier.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
-DAEMON_TEST_SRC := tests/daemon_fixture.c tests/test_daemon.c tests/test_faults.c tests/daemon_main.c
+DAEMON_TEST_SRC := tests/daemon_fixture.c tests/test_daemon.c tests/test_faults.c tests/test_http_edges.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c clients/hyper/classify.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -153,7 +153,7 @@ web-test: $(BUILD)/hyperd $(BUILD)/hyper $(WEB_TEST_MODULES) $(MNIST)
 	HYPERD=$(BUILD)/hyperd HYPER=$(BUILD)/hyper node tests/web/demo.test.mjs
 
 test: deps
-	$(MAKE) --no-print-directory unit daemon-test $(BUILD)/hyper
+	$(MAKE) --no-print-directory unit daemon-test fuzz-replay $(BUILD)/hyper
 	HYPER=$(BUILD)/hyper tests/test_cli.sh
 	HYPER=$(BUILD)/hyper HYPERD=$(BUILD)/hyperd tests/test_cli_remote.sh
 	BUILD=$(BUILD) tests/test_dockerfile.sh
@@ -162,10 +162,61 @@ test: deps
 
 check: test
 
+# The same under clang too when it is installed (its UBSan checks more, e.g. pointer
+# arithmetic on NULL), into build/asan-clang.  -Wno-pass-failed: clang notes every
+# `omp simd` loop the sanitizers' instrumentation keeps it from vectorising.
+ASAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan: deps
-	$(MAKE) --no-print-directory BUILD=build/asan TIMEOUT_X=10 \
-	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  unit daemon-test
+	$(MAKE) --no-print-directory BUILD=build/asan TIMEOUT_X=10 OPT="$(ASAN_OPT)" \
+	  unit daemon-test fuzz-replay
+	@if command -v clang >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory CC=clang BUILD=build/asan-clang TIMEOUT_X=10 \
+	    OPT="$(ASAN_OPT) -Wno-pass-failed" unit; \
+	else echo "asan: clang is not installed; the clang pass is skipped"; fi
+
+# ---- fuzzing (tests/fuzz/) ---------------------------------------------------------------
+# One libFuzzer target per parser a user can reach (tests/fuzz/fuzz_*.c), linked against an
+# engine built with clang and instrumented for coverage, ASan and UBSan into build/fuzz.
+# fuzz-smoke runs each for FUZZ_SECONDS, two at a time, and fails on a crash.  fuzz-replay
+# (part of make test, any compiler) runs every target once on its reproducers in
+# tests/fuzz/crashes/<target>/ and its seeds in tests/fuzz/corpus/<target>/.
+FUZZ_TARGETS := checkpoint strokes_iam strokes_json jobspec png text api
+FUZZ_BUILD   := build/fuzz
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -Wno-pass-failed
+FUZZ_SECONDS ?= 30
+FUZZ_API_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter api/%,$(SERVER_SRC))) $(BUILD)/api/openapi.o
+.PHONY: fuzz fuzz-targets fuzz-smoke fuzz-replay fuzz-replay-targets
+.SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/replay_main.o
+
+fuzz:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="$(FUZZ_OPT)" fuzz-targets
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz_api: $(BUILD)/tests/fuzz/fuzz_api.o $(FUZZ_API_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-smoke: fuzz
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-replay-targets: $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
+
+$(BUILD)/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/replay_api: $(BUILD)/tests/fuzz/fuzz_api.o $(BUILD)/tests/fuzz/replay_main.o $(FUZZ_API_OBJ) $(BUILD)/libhyper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-replay: fuzz-replay-targets
+	@for t in $(FUZZ_TARGETS); do \
+	  files=$$(find tests/fuzz/crashes/$$t tests/fuzz/corpus/$$t -type f 2>/dev/null | sort); \
+	  [ -n "$$files" ] || { echo "fuzz-replay: $$t has no reproducers or seeds"; exit 1; }; \
+	  OPENBLAS_NUM_THREADS=1 $(BUILD)/replay_$$t $$files || exit 1; \
+	done
 
 # The corpus: the text of Debian's fortunes package, its files in name order.
 $(CORPUS):

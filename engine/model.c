@@ -7,6 +7,7 @@
 #include "linalg.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +86,12 @@ static void add(table_builder *tb, size_t slot, init_kind init, double value, in
     tb->total += p->size;
 }
 
-/* Byte offset of a pointer member inside model_params, for the table's slot field. */
-#define SLOT(member) ((size_t)((char *)&((model_params *)0)->member - (char *)0))
+/* Byte offset of a pointer member inside model_params, for the table's slot field: SLOT for
+ * the top-level members, LAYER_SLOT for a member of layer[l] (l is not a constant, so the
+ * offset is built from the array's offset and stride rather than offsetof(..., layer[l])). */
+#define SLOT(member) offsetof(model_params, member)
+#define LAYER_SLOT(l, member) \
+    (offsetof(model_params, layer) + (size_t)(l) * sizeof(layer_params) + offsetof(layer_params, member))
 
 static double glorot(int64_t fan_in, int64_t fan_out) { return sqrt(6.0 / (double)(fan_in + fan_out)); }
 
@@ -98,35 +103,35 @@ int model_param_table(const model_config *c, param_info *table, size_t *total)
     for (int l = 0; l < c->layers; l++) {
         const int64_t D = l > 0 ? N : (c->inputs > 0 ? c->inputs : c->outputs);
         /* the hyper cell's input weights act on [x ; h], so Glorot counts both widths */
-        add(&tb, SLOT(layer[l].W_x), INIT_GLOROT, glorot(D, 4 * N), 2, D, 4 * N, 0, "layers.%d.W_x", l);
-        add(&tb, SLOT(layer[l].W_h), INIT_ORTHO, 0, 2, N, 4 * N, 0, "layers.%d.W_h", l);
-        add(&tb, SLOT(layer[l].b), INIT_ZERO, 0, 1, 4 * N, 0, 0, "layers.%d.b", l);
+        add(&tb, LAYER_SLOT(l, W_x), INIT_GLOROT, glorot(D, 4 * N), 2, D, 4 * N, 0, "layers.%d.W_x", l);
+        add(&tb, LAYER_SLOT(l, W_h), INIT_ORTHO, 0, 2, N, 4 * N, 0, "layers.%d.W_h", l);
+        add(&tb, LAYER_SLOT(l, b), INIT_ZERO, 0, 1, 4 * N, 0, 0, "layers.%d.b", l);
         if (ln) {
-            add(&tb, SLOT(layer[l].ln_g), INIT_ONE, 0, 1, 4 * N, 0, 0, "layers.%d.ln.gamma", l);
-            add(&tb, SLOT(layer[l].ln_b), INIT_ZERO, 0, 1, 4 * N, 0, 0, "layers.%d.ln.beta", l);
-            add(&tb, SLOT(layer[l].lnc_g), INIT_ONE, 0, 1, N, 0, 0, "layers.%d.ln_c.gamma", l);
-            add(&tb, SLOT(layer[l].lnc_b), INIT_ZERO, 0, 1, N, 0, 0, "layers.%d.ln_c.beta", l);
+            add(&tb, LAYER_SLOT(l, ln_g), INIT_ONE, 0, 1, 4 * N, 0, 0, "layers.%d.ln.gamma", l);
+            add(&tb, LAYER_SLOT(l, ln_b), INIT_ZERO, 0, 1, 4 * N, 0, 0, "layers.%d.ln.beta", l);
+            add(&tb, LAYER_SLOT(l, lnc_g), INIT_ONE, 0, 1, N, 0, 0, "layers.%d.ln_c.gamma", l);
+            add(&tb, LAYER_SLOT(l, lnc_b), INIT_ZERO, 0, 1, N, 0, 0, "layers.%d.ln_c.beta", l);
         }
         if (!hyper)
             continue;
-        add(&tb, SLOT(layer[l].hW_x), INIT_GLOROT, glorot(D + N, 4 * H), 2, D, 4 * H, 0, "layers.%d.hyper.W_x", l);
-        add(&tb, SLOT(layer[l].hW_m), INIT_GLOROT, glorot(D + N, 4 * H), 2, N, 4 * H, 0, "layers.%d.hyper.W_m", l);
-        add(&tb, SLOT(layer[l].hW_h), INIT_ORTHO, 0, 2, H, 4 * H, 0, "layers.%d.hyper.W_h", l);
-        add(&tb, SLOT(layer[l].hb), INIT_ZERO, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.b", l);
+        add(&tb, LAYER_SLOT(l, hW_x), INIT_GLOROT, glorot(D + N, 4 * H), 2, D, 4 * H, 0, "layers.%d.hyper.W_x", l);
+        add(&tb, LAYER_SLOT(l, hW_m), INIT_GLOROT, glorot(D + N, 4 * H), 2, N, 4 * H, 0, "layers.%d.hyper.W_m", l);
+        add(&tb, LAYER_SLOT(l, hW_h), INIT_ORTHO, 0, 2, H, 4 * H, 0, "layers.%d.hyper.W_h", l);
+        add(&tb, LAYER_SLOT(l, hb), INIT_ZERO, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.b", l);
         if (ln) {
-            add(&tb, SLOT(layer[l].hln_g), INIT_ONE, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.ln.gamma", l);
-            add(&tb, SLOT(layer[l].hln_b), INIT_ZERO, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.ln.beta", l);
-            add(&tb, SLOT(layer[l].hlnc_g), INIT_ONE, 0, 1, H, 0, 0, "layers.%d.hyper.ln_c.gamma", l);
-            add(&tb, SLOT(layer[l].hlnc_b), INIT_ZERO, 0, 1, H, 0, 0, "layers.%d.hyper.ln_c.beta", l);
+            add(&tb, LAYER_SLOT(l, hln_g), INIT_ONE, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.ln.gamma", l);
+            add(&tb, LAYER_SLOT(l, hln_b), INIT_ZERO, 0, 1, 4 * H, 0, 0, "layers.%d.hyper.ln.beta", l);
+            add(&tb, LAYER_SLOT(l, hlnc_g), INIT_ONE, 0, 1, H, 0, 0, "layers.%d.hyper.ln_c.gamma", l);
+            add(&tb, LAYER_SLOT(l, hlnc_b), INIT_ZERO, 0, 1, H, 0, 0, "layers.%d.hyper.ln_c.beta", l);
         }
-        add(&tb, SLOT(layer[l].Wz_x), INIT_ZERO, 0, 2, H, 4 * Z, 0, "layers.%d.z_x.W", l);
-        add(&tb, SLOT(layer[l].bz_x), INIT_ONE, 0, 1, 4 * Z, 0, 0, "layers.%d.z_x.b", l);
-        add(&tb, SLOT(layer[l].Wz_h), INIT_ZERO, 0, 2, H, 4 * Z, 0, "layers.%d.z_h.W", l);
-        add(&tb, SLOT(layer[l].bz_h), INIT_ONE, 0, 1, 4 * Z, 0, 0, "layers.%d.z_h.b", l);
-        add(&tb, SLOT(layer[l].Wz_b), INIT_NORMAL, 0.01, 2, H, 4 * Z, 0, "layers.%d.z_b.W", l);
-        add(&tb, SLOT(layer[l].Wd_x), INIT_CONST, 0.1 / (double)Z, 3, 4, Z, N, "layers.%d.d_x.W", l);
-        add(&tb, SLOT(layer[l].Wd_h), INIT_CONST, 0.1 / (double)Z, 3, 4, Z, N, "layers.%d.d_h.W", l);
-        add(&tb, SLOT(layer[l].Wd_b), INIT_ZERO, 0, 3, 4, Z, N, "layers.%d.d_b.W", l);
+        add(&tb, LAYER_SLOT(l, Wz_x), INIT_ZERO, 0, 2, H, 4 * Z, 0, "layers.%d.z_x.W", l);
+        add(&tb, LAYER_SLOT(l, bz_x), INIT_ONE, 0, 1, 4 * Z, 0, 0, "layers.%d.z_x.b", l);
+        add(&tb, LAYER_SLOT(l, Wz_h), INIT_ZERO, 0, 2, H, 4 * Z, 0, "layers.%d.z_h.W", l);
+        add(&tb, LAYER_SLOT(l, bz_h), INIT_ONE, 0, 1, 4 * Z, 0, 0, "layers.%d.z_h.b", l);
+        add(&tb, LAYER_SLOT(l, Wz_b), INIT_NORMAL, 0.01, 2, H, 4 * Z, 0, "layers.%d.z_b.W", l);
+        add(&tb, LAYER_SLOT(l, Wd_x), INIT_CONST, 0.1 / (double)Z, 3, 4, Z, N, "layers.%d.d_x.W", l);
+        add(&tb, LAYER_SLOT(l, Wd_h), INIT_CONST, 0.1 / (double)Z, 3, 4, Z, N, "layers.%d.d_h.W", l);
+        add(&tb, LAYER_SLOT(l, Wd_b), INIT_ZERO, 0, 3, 4, Z, N, "layers.%d.d_b.W", l);
     }
     add(&tb, SLOT(W), INIT_GLOROT, glorot(N, c->outputs), 2, N, c->outputs, 0, "out.W", 0);
     add(&tb, SLOT(b), INIT_ZERO, 0, 1, c->outputs, 0, 0, "out.b", 0);

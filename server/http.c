@@ -17,7 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define URL_MAX 2048
+#define URL_MAX (16 * 1024)             /* the longest URL hyperd reads (a 414 beyond) */
+#define HEADERS_MAX (32 * 1024)         /* all header lines of a request (a 431 beyond) */
+/* what libmicrohttpd may hold of one connection: room for a request at both limits, so that
+ * hyperd, not libmicrohttpd's HTML pages, answers what exceeds them */
+#define CONNECTION_MEMORY (128 * 1024)
 
 #define STOP_WAIT_SECONDS 10
 
@@ -62,7 +66,7 @@ void log_msg(log_level level, const char *fmt, ...)
 typedef struct {
     http_server *srv;
     char method[16];
-    char url[URL_MAX];
+    char url[URL_MAX + 1];
     const char *route;          /* route name for metrics, or "unmatched" */
     char *body;
     size_t body_len;
@@ -96,15 +100,22 @@ static const char *query_lookup(void *conn, const char *key)
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep);
 
-/* Whether the peer has hung up, without reading anything from the socket. */
+/* Whether the peer is gone, without reading anything from the socket: a reset (POLLERR,
+ * POLLHUP, a pending socket error).  A client that only shut its write side after sending
+ * its request (POLLRDHUP, legal HTTP/1.1) still waits for the reply; one that closed
+ * without a reset is found when the reply's write fails. */
 static int peer_gone(void *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info((struct MHD_Connection *)conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return 0;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
-    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    struct pollfd p = {.fd = ci->connect_fd, .events = 0};
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+        return 1;
+    int e = 0;
+    socklen_t el = sizeof e;
+    return getsockopt(ci->connect_fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e != 0;
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -156,14 +167,107 @@ static void request_init(struct MHD_Connection *c, conn_ctx *cc, api_request *re
 
 /* Finds a query parameter whose name or value holds a NUL (%00): read as a C string it
  * would be cut short ("name=a%00b" as "a").  Copies its name into cls (64 bytes) and stops. */
+static int has_control(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static enum MHD_Result find_nul_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                     size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
-    if (strlen(key) == key_size && (!value || strlen(value) == value_size))
+    if (strlen(key) == key_size && (!value || strlen(value) == value_size) && !has_control(key) &&
+        !has_control(value))
         return MHD_YES;
     snprintf(cls, 64, "%s", *key ? key : "(a parameter)");
     return MHD_NO;
+}
+
+/* Sums the header lines of a request and looks at the headers that frame its body. */
+typedef struct {
+    size_t bytes;
+    int content_lengths;        /* Content-Length headers */
+    int lengths_differ;
+    const char *first_length;
+    int transfer_encoding;
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
+{
+    (void)kind;
+    header_scan *h = cls;
+    h->bytes += key_size + value_size + 4; /* "key: value\r\n" */
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (h->content_lengths++ && strcmp(h->first_length, value ? value : "") != 0)
+            h->lengths_differ = 1;
+        else
+            h->first_length = value ? value : "";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        h->transfer_encoding = 1;
+    }
+    return MHD_YES;
+}
+
+/* What hyperd refuses of a request from its request line and headers alone, before any of
+ * its body: too long a URL (414), too many header bytes (431), a control character or %00
+ * in the path (400), a body framed two ways (400).  Fills rep and returns 1 when refused. */
+static int refuse_framing(struct MHD_Connection *c, const char *url, api_reply *rep)
+{
+    if (strlen(url) > URL_MAX) {
+        api_error(rep, 414, "the URL is longer than %d bytes", URL_MAX);
+        return 1;
+    }
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            api_error(rep, 400, "the path holds a control character or %%00");
+            return 1;
+        }
+    header_scan h = {0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
+    if (h.bytes > HEADERS_MAX) {
+        api_error(rep, 431, "the request's headers are larger than the limit of %d bytes", HEADERS_MAX);
+        return 1;
+    }
+    if (h.lengths_differ) {
+        api_error(rep, 400, "the request has Content-Length headers that differ");
+        return 1;
+    }
+    if (h.content_lengths && h.transfer_encoding) {
+        api_error(rep, 400, "the request has both Content-Length and Transfer-Encoding");
+        return 1;
+    }
+    return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes s in place (libmicrohttpd's unescape hook, for the path and the query
+ * alike), turning a decoded NUL into 0x7f: a NUL would cut the C string short
+ * ("/index.html%00.png" read as "/index.html"), 0x7f is refused as a control character. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            char b = (char)(hi * 16 + lo);
+            *w++ = b ? b : 0x7f;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* Routes the request and checks what every route checks (key, readiness, size); on a pass
@@ -336,18 +440,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(cc->method, sizeof cc->method, "%s", method);
         snprintf(cc->url, sizeof cc->url, "%s", url);
         *con_cls = cc;
-        if (strlen(url) >= URL_MAX) {
-            api_reply rep = {0};
-            api_error(&rep, 414, "the URL is longer than %d bytes", URL_MAX - 1);
-            enum MHD_Result r = send_reply(c, cc, &rep);
-            json_decref(rep.json);
-            return r;
-        }
+        api_reply refused = {0};
+        if (refuse_framing(c, url, &refused))
+            return reply_with(c, cc, &refused);
         char nul_key[64] = "";
         MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, find_nul_arg, nul_key);
         if (nul_key[0]) {
             api_reply rep = {0};
-            api_error(&rep, 400, "%s: a query parameter cannot hold %%00", nul_key);
+            api_error(&rep, 400, "%s: a query parameter cannot hold %%00 or a control character", nul_key);
             return reply_with(c, cc, &rep);
         }
         const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
@@ -355,8 +455,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > limit)
             cc->too_large = 1;
-        /* refuse a body we would not read (too large, or no valid key) before it is sent */
-        if (cc->too_large ||
+        /* refuse a body we would not read (no such route, too large, or no valid key) before
+         * it is sent */
+        if (!route || cc->too_large ||
             (srv->app->api_key && route && !route->public &&
              !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       srv->app->api_key))) {
@@ -471,11 +572,12 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                             MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "cannot listen on %s:%u (in use, or not an address of this machine)",
-                 host, (unsigned)port);
+        snprintf(err, errlen, "cannot listen on %s port %u: the port is in use (another hyperd?), or %s is "
+                              "not an address of this machine", host, (unsigned)port, host);
         free(s);
         return NULL;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 #define MAX_MODEL_PATHS 16
 #define SAVE_EVERY_SECONDS 30
 #define JANITOR_TICK_SECONDS 1
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define SPARE_FILES 256          /* descriptors kept for models, data and logs */
 #define LOCK_FILE "hyperd.lock"  /* in the data directory: who owns it */
 
 typedef struct {
@@ -67,7 +70,7 @@ static const flag_doc flags[] = {
     {"--session-idle-timeout", "HYPERD_SESSION_IDLE_TIMEOUT", "SECONDS", "delete sessions idle this long, 0 = never (86400)"},
     {"--max-body-bytes", "HYPERD_MAX_BODY_BYTES", "N", "largest request body (1048576)"},
     {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
-    {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections (256)"},
+    {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections, at most what RLIMIT_NOFILE allows (4096)"},
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
@@ -214,12 +217,33 @@ static int data_dir_claim(const char *dir)
     return fd;
 }
 
+/* Raises the soft limit of open files to the hard one and caps the connections to what it
+ * leaves (a connection is a descriptor; models, datasets and logs need SPARE_FILES more).
+ * Says in the log what was got. */
+static long connections_allowed(long wanted)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return wanted;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = old;
+    }
+    long room = rl.rlim_cur == RLIM_INFINITY ? wanted : (long)rl.rlim_cur - SPARE_FILES;
+    long got = wanted < room ? wanted : (room > 1 ? room : 1);
+    log_msg(got < wanted ? LOG_WARN : LOG_INFO, "open files: %llu allowed, so %ld connection(s)%s",
+            (unsigned long long)rl.rlim_cur, got, got < wanted ? " (fewer than --max-connections)" : "");
+    return got;
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
     options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
-                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, 256, SCHED_MAX_BATCH, 0, "info",
+                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, DEFAULT_MAX_CONNECTIONS, SCHED_MAX_BATCH, 0, "info",
                  1, 1, API_DEFAULT_MAX_UPLOAD_BYTES, "clients/web", DATASET_MNIST_DEFAULT};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
@@ -345,6 +369,7 @@ int main(int argc, char **argv)
                    .max_upload_bytes = (size_t)o.max_upload_bytes, .max_chars = o.max_chars,
                    .started = (double)time(NULL)};
     char herr[256];
+    o.max_connections = connections_allowed(o.max_connections);
     http_server *srv = http_start(&app, o.host, (uint16_t)o.port, (int)o.max_connections, level,
                                   herr, sizeof herr);
     if (!srv) {

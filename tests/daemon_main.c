@@ -11,6 +11,7 @@
 
 Suite *daemon_suite(void);
 Suite *faults_suite(void);
+Suite *http_edges_suite(void);
 /* Daemons of the shared fixtures that crashed or did not stop cleanly on SIGTERM. */
 int daemon_unclean_exits(void);
 
@@ -24,6 +25,7 @@ int main(void)
     }
     SRunner *sr = srunner_create(daemon_suite());
     srunner_add_suite(sr, faults_suite());
+    srunner_add_suite(sr, http_edges_suite());
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
     int failed = srunner_ntests_failed(sr) + daemon_unclean_exits();
     srunner_free(sr);

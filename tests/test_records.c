@@ -83,7 +83,9 @@ END_TEST
 static double uniform(hyper_rng *r) { return (double)(hyper_rng_next(r) >> 11) * 0x1.0p-53; }
 static int64_t between(hyper_rng *r, int64_t lo, int64_t hi)
 {
-    return lo + (int64_t)(hyper_rng_next(r) % (uint64_t)(hi - lo + 1));
+    /* in uint64_t: hi - lo + 1 overflows int64_t for 0..INT64_MAX (clang's UBSan) */
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1, x = hyper_rng_next(r);
+    return (int64_t)((uint64_t)lo + (span ? x % span : x));
 }
 /* A real in (0, hi] that needs all its 17 digits, or a short one half the time. */
 static double any_real(hyper_rng *r, double hi)
