@@ -387,7 +387,7 @@ struct curl_slist *http_setup(CURL *h, const hyperd_proc *p, const char *method,
                                      const char *path, const char *body, const req_opts *o,
                                      upload *up)
 {
-    char url[4096];
+    char url[24576]; /* room for URLs past hyperd's limit of 16 KiB */
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p->port, path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
