@@ -338,7 +338,9 @@ START_TEST(a_full_disk_is_refused_with_507)
 
     char filler[200];
     fill_disk(mnt, filler, sizeof filler);
-    r = job_post_json(&d, small_job("m", 10));
+    json_t *refused = small_job("m", 10);
+    r = job_post_json(&d, refused);
+    json_decref(refused);
     expect_error(r, 507, "insufficient_storage", "No space left");
     reply_free(&r);
     r = dataset_post(&d, "big", text);
