@@ -152,7 +152,7 @@ int fs_lock_file(const char *path, long *holder)
             *holder = strtol(buf, NULL, 10);
         }
         close(fd);
-        errno = e == EWOULDBLOCK ? EWOULDBLOCK : e;
+        errno = e;
         return -1;
     }
     char pid[32];

@@ -79,6 +79,32 @@ static reply job_get(const hyperd_proc *p, const char *id)
     return r;
 }
 
+/* Submits spec (stolen), which must be accepted (202); copies the job's id into id (64). */
+static void job_submit_ok(const hyperd_proc *p, json_t *spec, char *id)
+{
+    reply r = job_post_json(p, spec);
+    json_decref(spec);
+    expect_status(r, 202);
+    snprintf(id, 64, "%s", jstr(r, "id"));
+    reply_free(&r);
+}
+
+/* Waits up to timeout_s for the job to be neither queued nor running; returns its last
+ * GET /v1/jobs/{id} (for the caller to free). */
+static reply job_wait_finished(const hyperd_proc *p, const char *id, double timeout_s)
+{
+    const double deadline = now_s() + timeout_s;
+    for (;;) {
+        reply r = job_get(p, id);
+        const char *state = jstr(r, "state");
+        if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+            return r;
+        ck_assert_msg(now_s() < deadline, "the job is still %s after %.0f s: %s", state, timeout_s, r.body);
+        reply_free(&r);
+        sleep_ms(POLL_MS);
+    }
+}
+
 /* Files under dir whose names hold ".tmp." (what an interrupted atomic write leaves). */
 static int tmp_found;
 static int count_tmp(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -233,12 +259,8 @@ START_TEST(a_job_with_epochs_and_long_reals_resumes)
                              "lstm", "units", 32, "keep", 0.9, "train", "epochs", 30.0, "batch", 8, "seq", 32, "lr",
                              1.0 / 3000, "clip", 1.0 / 7, "checkpoint_every", 50, "eval_every", 0, "eval_limit",
                              1000);
-    r = job_post_json(&d, spec);
-    json_decref(spec);
-    expect_status(r, 202);
     char id[64];
-    snprintf(id, sizeof id, "%s", jstr(r, "id"));
-    reply_free(&r);
+    job_submit_ok(&d, spec, id);
     /* wait for a checkpoint while it runs */
     const double deadline = now_s() + 30;
     json_int_t ckpt = 0, steps = 0;
@@ -258,17 +280,8 @@ START_TEST(a_job_with_epochs_and_long_reals_resumes)
     }
     kill9(&d);
     hyperd_start_ok(&d);
-    const char *state = "";
-    for (;;) {
-        r = job_get(&d, id);
-        state = jstr(r, "state");
-        if (!strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled"))
-            break;
-        ck_assert_msg(now_s() < deadline + 60, "the resumed job is still %s", r.body);
-        reply_free(&r);
-        sleep_ms(POLL_MS);
-    }
-    ck_assert_msg(!strcmp(state, "succeeded") && jint(r, "resumes") == 1 && jint(r, "step") == steps &&
+    r = job_wait_finished(&d, id, 90);
+    ck_assert_msg(!strcmp(jstr(r, "state"), "succeeded") && jint(r, "resumes") == 1 && jint(r, "step") == steps &&
                       jint(r, "steps") == steps,
                   "after kill -9 at checkpoint %lld the job did not resume to its end: %s", (long long)ckpt,
                   r.body);
@@ -358,24 +371,10 @@ START_TEST(a_full_disk_is_refused_with_507)
     reply_free(&r);
 
     /* a job that cannot write its model fails, naming the cause, and publishes nothing */
-    json_t *spec = small_job("unpublished", 20000);
-    r = job_post_json(&d, spec);
-    json_decref(spec);
-    expect_status(r, 202);
     char id[64];
-    snprintf(id, sizeof id, "%s", jstr(r, "id"));
-    reply_free(&r);
+    job_submit_ok(&d, small_job("unpublished", 20000), id);
     fill_disk(mnt, filler, sizeof filler);
-    const double deadline = now_s() + 60;
-    for (;;) {
-        r = job_get(&d, id);
-        const char *state = jstr(r, "state");
-        if (strcmp(state, "queued") && strcmp(state, "running"))
-            break;
-        ck_assert_msg(now_s() < deadline, "the job is still %s", r.body);
-        reply_free(&r);
-        sleep_ms(POLL_MS);
-    }
+    r = job_wait_finished(&d, id, 60);
     json_t *e = json_object_get(r.json, "error");
     ck_assert_msg(!strcmp(jstr(r, "state"), "failed") && json_is_string(e) &&
                       strstr(json_string_value(e), "No space left"),
