@@ -404,10 +404,11 @@ static const char *part_file(char *buf, size_t size, int32_t k, char f)
     return buf;
 }
 
-/* Feeds the whole file at path into ctx and, when tc is not NULL, the UTF-8 check; *bytes
- * (may be NULL) receives its size.  Messages start with path. */
-static hyper_status scan_file(const char *path, struct sha256_ctx *ctx, text_check *tc, int64_t *bytes,
-                              char *err)
+/* Feeds the whole file at path into ctx and, when they are not NULL, the UTF-8 check tc and
+ * the strokes reader rd; *bytes (may be NULL) receives its size.  Messages start with path,
+ * except the reader's, which name what it was given. */
+static hyper_status scan_file(const char *path, struct sha256_ctx *ctx, text_check *tc, strokes_reader *rd,
+                              int64_t *bytes, char *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -428,6 +429,8 @@ static hyper_status scan_file(const char *path, struct sha256_ctx *ctx, text_che
         total += k;
         if (tc && (rc = text_feed(tc, buf, (size_t)k, sub)) != HYPER_OK)
             hyper_fail(err, rc, "%s: %s", path, sub);
+        if (rd && rc == HYPER_OK)
+            rc = strokes_reader_feed(rd, buf, (size_t)k, err);
     }
     if (rc == HYPER_OK && tc && (rc = text_finish(tc, sub)) != HYPER_OK)
         hyper_fail(err, rc, "%s: %s", path, sub);
@@ -622,7 +625,7 @@ static hyper_status builtin_fortunes(dataset_store *st, const char *path, entry 
     struct sha256_ctx ctx;
     sha256_init(&ctx);
     int64_t total = 0;
-    hyper_status rc = scan_file(path, &ctx, &tc, &total, err);
+    hyper_status rc = scan_file(path, &ctx, &tc, NULL, &total, err);
     if (rc == HYPER_OK) {
         name_copy(e->info.name, DATASET_FORTUNES_NAME);
         e->info.kind = DATASET_TEXT;
@@ -1104,7 +1107,7 @@ static hyper_status rehash(const dataset_store *st, const dataset_info *info, co
     sha256_init(run);
     for (int32_t k = 1; k <= info->parts; k++) {
         hyper_status rc = scan_file(ds_path(path, st, info->name, part_file(file, sizeof file, k, formats[k - 1])),
-                                    run, NULL, NULL, err);
+                                    run, NULL, NULL, NULL, err);
         if (rc != HYPER_OK)
             return rc;
     }
@@ -1116,9 +1119,8 @@ static hyper_status rehash(const dataset_store *st, const dataset_info *info, co
     return HYPER_OK;
 }
 
-/* One more part of an existing strokes dataset; body (blen bytes) is the part, read back. */
-static hyper_status publish_append(dataset_upload *up, const char *body, size_t blen, int64_t items,
-                                   dataset_info *info, char *err)
+/* One more part of an existing strokes dataset, the upload's temporary file. */
+static hyper_status publish_append(dataset_upload *up, int64_t items, dataset_info *info, char *err)
 {
     dataset_store *st = up->st;
     hyper_status rc = HYPER_OK;
@@ -1173,8 +1175,10 @@ static hyper_status publish_append(dataset_upload *up, const char *body, size_t 
     char dir[PATH_MAX], path[PATH_MAX], file[32];
     ds_path(dir, st, up->name, NULL);
     ds_path(path, st, up->name, part_file(file, sizeof file, info->parts + 1, f));
+    char sub[HYPER_ERRMSG_MAX];
+    if (rc == HYPER_OK && (rc = scan_file(up->tmp, &run, NULL, NULL, NULL, sub)) != HYPER_OK)
+        hyper_fail(err, rc, "cannot read the upload back: %s", sub);
     if (rc == HYPER_OK) {
-        sha256_update(&run, blen, (const uint8_t *)body);
         if (rename(up->tmp, path) != 0)
             rc = hyper_fail(err, HYPER_ERR_IO, "cannot move the upload into dataset '%s': %s", up->name,
                             strerror(errno));
@@ -1215,11 +1219,9 @@ static hyper_status publish_append(dataset_upload *up, const char *body, size_t 
 hyper_status dataset_upload_commit(dataset_upload *up, dataset_info *out, char *err)
 {
     hyper_status rc = HYPER_OK;
-    char *body = NULL;
-    size_t blen = 0;
     int64_t items = 0;
     dataset_info info;
-    char sub[HYPER_ERRMSG_MAX], label[DATASET_NAME_MAX + 32];
+    char label[DATASET_NAME_MAX + 32];
     if (up->failed) {
         rc = hyper_fail(err, up->failed, "%s", up->failmsg);
         goto out;
@@ -1235,29 +1237,35 @@ hyper_status dataset_upload_commit(dataset_upload *up, dataset_info *out, char *
         rc = text_finish(&up->tc, err);
         items = up->tc.chars;
     } else {
-        /* a part is parsed whole: its size was capped at DATASET_STROKES_PART_MAX */
-        if (fs_read_file(up->tmp, (size_t)up->max, 0, &body, &blen, sub) != HYPER_OK)
-            rc = hyper_fail(err, HYPER_ERR_IO, "cannot read the upload back: %s", sub);
-        else if ((int64_t)blen != up->bytes)
-            rc = hyper_fail(err, HYPER_ERR_IO, "the upload changed on disk while it was stored");
-        if (rc != HYPER_OK)
-            goto out;
+        /* the part is read back from the disk in chunks, its lines checked and counted one
+         * at a time and let go: memory stays bounded by the largest line, not the part */
         snprintf(label, sizeof label, "dataset '%s' upload", up->name);
-        stroke_set lines;
-        strokes_init(&lines);
-        rc = up->fmt == BODY_JSON ? strokes_parse_json(&lines, body, blen, label, err)
-                                  : strokes_parse_iam(&lines, body, blen, label, err);
-        items = lines.n;
-        strokes_free(&lines);
+        strokes_reader *rd = NULL;
+        struct sha256_ctx back;
+        sha256_init(&back);
+        int64_t got = 0;
+        char sub[HYPER_ERRMSG_MAX], have[65], sent[65];
+        rc = strokes_reader_new(&rd, NULL, up->fmt == BODY_XML ? STROKES_FORMAT_IAM : STROKES_FORMAT_JSON, label,
+                                err);
+        if (rc == HYPER_OK && (rc = scan_file(up->tmp, &back, NULL, rd, &got, sub)) != HYPER_OK)
+            hyper_fail(err, rc, rc == HYPER_ERR_IO ? "cannot read the upload back: %s" : "%s", sub);
+        if (rc == HYPER_OK) {
+            sha_hex(&back, have);
+            sha_hex(&up->sha, sent);
+            if (got != up->bytes || strcmp(have, sent) != 0)
+                rc = hyper_fail(err, HYPER_ERR_IO, "the upload changed on disk while it was stored");
+        }
+        if (rc == HYPER_OK)
+            rc = strokes_reader_finish(rd, &items, err);
+        strokes_reader_free(rd);
         if (rc == HYPER_OK && items == 0)
             rc = hyper_fail(err, HYPER_ERR_FORMAT, "%s: holds no lines of strokes", label);
     }
     if (rc == HYPER_OK)
-        rc = up->create ? publish_new(up, items, &info, err) : publish_append(up, body, blen, items, &info, err);
+        rc = up->create ? publish_new(up, items, &info, err) : publish_append(up, items, &info, err);
     if (rc == HYPER_OK && out)
         *out = info;
 out:
-    free(body);
     upload_free(up);
     return rc;
 }
@@ -1425,15 +1433,14 @@ hyper_status dataset_load_strokes(dataset_store *st, const char *name, double va
     if (!formats)
         rc = hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
     for (int32_t k = 1; rc == HYPER_OK && k <= nparts; k++) {
-        char *body = NULL;
-        size_t len = 0;
         part_file(file, sizeof file, k, formats[k - 1]);
         snprintf(label, sizeof label, "dataset '%s' %s", name, file);
-        rc = fs_read_file(ds_path(path, st, name, file), (size_t)DATASET_STROKES_PART_MAX, 0, &body, &len, err);
-        if (rc == HYPER_OK)
-            rc = formats[k - 1] == 'x' ? strokes_parse_iam(&lines, body, len, label, err)
-                                       : strokes_parse_json(&lines, body, len, label, err);
-        free(body);
+        strokes_reader *rd;
+        rc = strokes_reader_new(&rd, &lines, formats[k - 1] == 'x' ? STROKES_FORMAT_IAM : STROKES_FORMAT_JSON, label,
+                                err);
+        if (rc == HYPER_OK && (rc = strokes_read_file(rd, ds_path(path, st, name, file), err)) == HYPER_OK)
+            rc = strokes_reader_finish(rd, NULL, err);
+        strokes_reader_free(rd);
     }
     free(formats);
     unpin(st, e);

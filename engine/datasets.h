@@ -43,7 +43,7 @@
 #define DATASET_NAME_MAX 64                          /* buffer size: names are 1..63 chars */
 #define DATASET_DEFAULT_MAX_BYTES ((int64_t)256 << 20)  /* upload limit unless told otherwise */
 #define DATASET_MAX_BYTES_CEILING ((int64_t)64 << 30)   /* the largest max_bytes accepted */
-#define DATASET_STROKES_PART_MAX ((int64_t)256 << 20)   /* a strokes part is parsed in memory */
+#define DATASET_STROKES_PART_MAX ((int64_t)256 << 20)   /* a strokes part (read line by line) */
 #define DATASET_MAX_COUNT 10000                      /* datasets in one store */
 #define DATASET_MAX_PARTS 100000                     /* parts of one strokes dataset */
 #define DATASET_META_MAX_BYTES ((size_t)64 << 10)    /* a meta.json file */

@@ -69,6 +69,33 @@ hyper_status strokes_parse_json(stroke_set *s, const char *json, size_t len, con
 /* Messages name item / stroke / point by 0-based index; "text" may be missing, null or "";
  * unknown keys are refused; on error the set is unchanged. */
 
+/* ---- reading a document in pieces ---- */
+
+/* A document handed over in pieces of any size (an upload as it arrives, a file read in
+ * chunks), so that memory is bounded by its largest line and not by its size.  JSON is cut
+ * into its items, each parsed and checked alone, with the same rules and messages as
+ * strokes_parse_json; an item's text is at most STROKES_JSON_ITEM_MAX bytes (a line of
+ * STROKES_MAX_POINTS points written with indentation takes some 5 MB).  IAM XML goes
+ * through expat as strokes_parse_iam does (one line per document).  Lines go into s; with
+ * s NULL they are checked and counted only, and nothing of them is kept.  s must not be
+ * changed by anyone else while the reader lives.  The first fault is returned by the call
+ * that meets it and by every later one; a reader freed before a successful finish takes
+ * its lines out of s again, so that a refused document leaves the set as it was. */
+#define STROKES_JSON_ITEM_MAX ((size_t)16 << 20)
+#define STROKES_READ_CHUNK ((size_t)1 << 20)   /* bytes read at a time by strokes_read_file */
+typedef enum { STROKES_FORMAT_JSON, STROKES_FORMAT_IAM } strokes_format;
+typedef struct strokes_reader strokes_reader;
+/* name (NULL: "JSON" or "XML") starts every message; it is copied. */
+hyper_status strokes_reader_new(strokes_reader **out, stroke_set *s, strokes_format fmt, const char *name,
+                                char *err);
+hyper_status strokes_reader_feed(strokes_reader *r, const void *buf, size_t len, char *err);
+/* The whole file at path, in STROKES_READ_CHUNK pieces. */
+hyper_status strokes_read_file(strokes_reader *r, const char *path, char *err);
+/* The document is complete: checks that it ends where it may; *lines (may be NULL)
+ * receives the number of lines it held. */
+hyper_status strokes_reader_finish(strokes_reader *r, int64_t *lines, char *err);
+void strokes_reader_free(strokes_reader *r);
+
 /* Synthetic handwriting: nlines lines of text taken from the UTF-8 corpus at corpus_path,
  * written with the Hershey script fonts found in font_dir (Debian's hershey-fonts-data:
  * /usr/share/hershey-fonts) by simulated writers, each with its own slant, size, letter

@@ -706,31 +706,11 @@ hyper_status strokes_load_iam(stroke_set *s, const char *path, char *err)
 /* One document of len bytes (borrowed; no NUL needed); its transcript can only come from
  * its TextLine elements.  name (NULL: "XML") starts every message.  On error the set is
  * unchanged. */
-hyper_status strokes_parse_iam(stroke_set *s, const char *xml, size_t len, const char *name,
-                               char *err)
+static hyper_status parse_whole(stroke_set *s, strokes_format fmt, const char *doc, size_t len, const char *name,
+                                char *err);
+hyper_status strokes_parse_iam(stroke_set *s, const char *xml, size_t len, const char *name, char *err)
 {
-    if (!name)
-        name = "XML";
-    if (len > IAM_MAX_FILE_BYTES)
-        return hyper_fail(err, HYPER_ERR_FORMAT,
-                          "%s: larger than %zu bytes; a lineStrokes document holds one line", name,
-                          IAM_MAX_FILE_BYTES);
-    iam_doc d;
-    char *text = NULL;
-    hyper_status st = iam_doc_init(&d, name, err);
-    for (size_t off = 0; st == HYPER_OK && off < len; off += IAM_READ_CHUNK) {
-        const size_t n = len - off < IAM_READ_CHUNK ? len - off : IAM_READ_CHUNK;
-        st = iam_feed(&d, xml + off, n, 0);
-    }
-    if (st == HYPER_OK)
-        st = iam_feed(&d, "", 0, 1);
-    if (st == HYPER_OK && d.text)
-        st = make_transcript(d.text, d.text_len, name, &text, err);
-    if (st == HYPER_OK)
-        st = iam_commit(s, &d, text, err);
-    free(text);
-    iam_doc_free(&d);
-    return st;
+    return parse_whole(s, STROKES_FORMAT_IAM, xml, len, name, err);
 }
 
 /* ---- JSON ---------------------------------------------------------------------------- */
@@ -766,135 +746,482 @@ static int json_point(const json_t *p, double *xy, char *why, size_t why_size)
     return 1;
 }
 
-/* Appends the lines of a parsed JSON stroke document; on a fault reports it and leaves
- * lines already appended for the caller to roll back. */
-static hyper_status json_add_lines(stroke_set *s, const json_t *root, const char *name, char *err)
+/* Scratch buffers of the JSON item reader, grown to the largest line so far. */
+typedef struct {
+    double *xy;
+    int32_t *lens;
+    size_t cap_points, cap_strokes;
+} json_scratch;
+
+/* Appends item i (parsed) of a JSON stroke document as a line of s. */
+static hyper_status json_add_item(stroke_set *s, const json_t *item, size_t i, const char *name,
+                                  json_scratch *sc, char *err)
 {
-    if (!json_is_array(root))
+    if (!json_is_object(item))
         return hyper_fail(err, HYPER_ERR_FORMAT,
-                          "%s: expected an array of lines"
-                          " [{\"text\": \"...\", \"strokes\": [[[x, y], ...], ...]}, ...], got %s",
-                          name, json_kind(root));
-    const size_t nitems = json_array_size(root);
-    if (nitems == 0)
-        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: the array is empty: no lines", name);
-    if (nitems > (size_t)(STROKES_MAX_LINES - s->n))
-        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: %zu lines, more than a set holds (%d)", name,
-                          nitems, STROKES_MAX_LINES);
-    hyper_status st = HYPER_OK;
-    double *xy = NULL;
-    int32_t *lens = NULL;
-    size_t cap_points = 0, cap_strokes = 0;
-    for (size_t i = 0; i < nitems && st == HYPER_OK; i++) {
-        const json_t *item = json_array_get(root, i);
-        if (!json_is_object(item)) {
-            st = hyper_fail(err, HYPER_ERR_FORMAT,
-                            "%s: item %zu is %s, not an object {\"text\": ..., \"strokes\": [...]}",
-                            name, i, json_kind(item));
-            break;
+                          "%s: item %zu is %s, not an object {\"text\": ..., \"strokes\": [...]}", name, i,
+                          json_kind(item));
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)item, key, value) {
+        if (strcmp(key, "text") != 0 && strcmp(key, "strokes") != 0)
+            return hyper_fail(err, HYPER_ERR_FORMAT,
+                              "%s: item %zu: unknown key \"%.*s\""
+                              " (an item has \"strokes\" and optionally \"text\")",
+                              name, i, VALUE_SHOWN, key);
+    }
+    const json_t *jtext = json_object_get(item, "text");
+    const char *text = NULL;
+    if (jtext && !json_is_null(jtext)) {
+        if (!json_is_string(jtext))
+            return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"text\" is %s, not a string", name, i,
+                              json_kind(jtext));
+        if (json_string_length(jtext) > STROKES_MAX_TEXT)
+            return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"text\" is longer than %d bytes", name, i,
+                              STROKES_MAX_TEXT);
+        if (json_string_length(jtext) > 0)
+            text = json_string_value(jtext);
+    }
+    const json_t *strokes = json_object_get(item, "strokes");
+    if (!strokes)
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu has no \"strokes\"", name, i);
+    if (!json_is_array(strokes))
+        return hyper_fail(err, HYPER_ERR_FORMAT,
+                          "%s: item %zu: \"strokes\" is %s, not an array of strokes [[[x, y], ...], ...]", name,
+                          i, json_kind(strokes));
+    const size_t nstrokes = json_array_size(strokes);
+    if (nstrokes == 0)
+        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"strokes\" is empty", name, i);
+    /* count first, so the limits are checked before anything is allocated */
+    size_t npoints = 0;
+    for (size_t j = 0; j < nstrokes; j++) {
+        const json_t *stroke = json_array_get(strokes, j);
+        if (!json_is_array(stroke))
+            return hyper_fail(err, HYPER_ERR_FORMAT,
+                              "%s: item %zu: stroke %zu is %s, not an array of points [[x, y], ...]", name, i,
+                              j, json_kind(stroke));
+        if (json_array_size(stroke) == 0)
+            return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: stroke %zu has no points", name, i, j);
+        if ((npoints += json_array_size(stroke)) > STROKES_MAX_POINTS)
+            return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: more than %d points in one line", name, i,
+                              STROKES_MAX_POINTS);
+    }
+    if (npoints > sc->cap_points) {
+        double *nxy = realloc(sc->xy, npoints * 2 * sizeof *nxy);
+        if (!nxy)
+            return hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", name);
+        sc->xy = nxy;
+        sc->cap_points = npoints;
+    }
+    if (nstrokes > sc->cap_strokes) {
+        int32_t *nl = realloc(sc->lens, nstrokes * sizeof *nl);
+        if (!nl)
+            return hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", name);
+        sc->lens = nl;
+        sc->cap_strokes = nstrokes;
+    }
+    size_t at = 0;
+    for (size_t j = 0; j < nstrokes; j++) {
+        const json_t *stroke = json_array_get(strokes, j);
+        const size_t len = json_array_size(stroke);
+        sc->lens[j] = (int32_t)len;
+        for (size_t k = 0; k < len; k++, at++) {
+            char why[128];
+            if (!json_point(json_array_get(stroke, k), sc->xy + 2 * at, why, sizeof why))
+                return hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: stroke %zu: point %zu%s", name, i, j, k,
+                                  why);
         }
-        const char *key;
-        json_t *value;
-        json_object_foreach((json_t *)item, key, value) {
-            if (strcmp(key, "text") != 0 && strcmp(key, "strokes") != 0) {
-                st = hyper_fail(err, HYPER_ERR_FORMAT,
-                                "%s: item %zu: unknown key \"%.*s\""
-                                " (an item has \"strokes\" and optionally \"text\")",
-                                name, i, VALUE_SHOWN, key);
-                break;
-            }
+    }
+    char item_name[HYPER_ERRMSG_MAX];
+    snprintf(item_name, sizeof item_name, "%s: item %zu", name, i);
+    return add_line_named(s, item_name, text, sc->xy, sc->lens, (int32_t)nstrokes, err);
+}
+
+/* ---- the streaming reader ------------------------------------------------------------ */
+
+/*
+ * A JSON stroke document is read item by item: a small scanner follows the top level
+ * ('[', items, ',', ']') and, inside an item, only its nesting and strings, so that it can
+ * cut the item's text out; jansson parses that text alone and json_add_item checks it.
+ * Memory is thus bounded by the largest item, whatever the document's size.  An item's
+ * text is at most STROKES_JSON_ITEM_MAX bytes and holds at most JSON_ITEM_MAX_COMMAS
+ * commas outside strings (a line of STROKES_MAX_POINTS points needs half of that), which
+ * bounds what jansson allocates for it to some tens of megabytes.  Positions in messages
+ * are the document's: line from 1, column in characters from 1, as jansson counts them.
+ */
+#define JSON_ITEM_MAX_COMMAS ((size_t)4 * STROKES_MAX_POINTS)
+#define JSON_ITEM_FIRST_CAP ((size_t)64 << 10)
+
+typedef enum {
+    J_ROOT,       /* before the document's '[' */
+    J_FIRST,      /* after '[': an item or ']' */
+    J_NEXT,       /* after ',': an item */
+    J_ITEM,       /* inside an item */
+    J_AFTER,      /* after an item: ',' or ']' */
+    J_END,        /* after the closing ']': white space only */
+} json_state;
+
+typedef enum { ITEM_NESTED, ITEM_STRING, ITEM_SCALAR } item_shape;
+
+struct strokes_reader {
+    stroke_set *s;              /* where lines go: the caller's set or own */
+    stroke_set own;             /* lines checked and dropped when only counting */
+    int counting;
+    int32_t n0;                 /* s->n when the reader started */
+    int64_t lines;              /* lines taken so far */
+    strokes_format fmt;
+    char *name;
+    hyper_status st;            /* the first fault, HYPER_OK until one */
+    char msg[HYPER_ERRMSG_MAX]; /* its message */
+    int finished;
+    uint64_t total;             /* bytes fed */
+    /* JSON */
+    json_state js;
+    item_shape shape;
+    char *item;                 /* the current item's text */
+    size_t item_len, item_cap;
+    size_t depth, commas;
+    int in_string, escaped;
+    uint64_t line, col;         /* of the next byte */
+    uint64_t item_line, item_col;
+    size_t nitems;
+    json_scratch sc;
+    /* IAM */
+    iam_doc iam;
+};
+
+static hyper_status reader_fail(strokes_reader *r, hyper_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static hyper_status reader_fail(strokes_reader *r, hyper_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->st = st;
+    return st;
+}
+
+static hyper_status json_syntax(strokes_reader *r, const char *what)
+{
+    return reader_fail(r, HYPER_ERR_FORMAT, "%s: invalid JSON at line %llu, column %llu: %s", r->name,
+                       (unsigned long long)r->line, (unsigned long long)r->col, what);
+}
+
+/* A line is taken: kept, or checked and let go when only counting. */
+static void reader_took(strokes_reader *r, int32_t before)
+{
+    r->lines += r->s->n - before;
+    if (r->counting)
+        rollback(r->s, before);
+}
+
+/* The current item's text is complete: parse it and add its line. */
+static hyper_status json_item_done(strokes_reader *r)
+{
+    const size_t i = r->nitems++;
+    if (r->s->n >= STROKES_MAX_LINES)
+        return reader_fail(r, HYPER_ERR_FORMAT, "%s: more than %d lines, more than a set holds", r->name,
+                           STROKES_MAX_LINES);
+    json_error_t jerr;
+    json_t *item = json_loadb(r->item, r->item_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    r->item_len = 0;
+    if (!item) {
+        const uint64_t line = r->item_line + (uint64_t)(jerr.line > 0 ? jerr.line - 1 : 0);
+        const uint64_t col = jerr.line <= 1 ? r->item_col + (uint64_t)(jerr.column > 0 ? jerr.column - 1 : 0)
+                                            : (uint64_t)jerr.column;
+        return reader_fail(r, HYPER_ERR_FORMAT, "%s: invalid JSON at line %llu, column %llu: %s", r->name,
+                           (unsigned long long)line, (unsigned long long)col, jerr.text);
+    }
+    const int32_t before = r->s->n;
+    hyper_status st = json_add_item(r->s, item, i, r->name, &r->sc, r->msg);
+    json_decref(item);
+    if (st != HYPER_OK)
+        return r->st = st;
+    reader_took(r, before);
+    return HYPER_OK;
+}
+
+static hyper_status item_push(strokes_reader *r, char c)
+{
+    if (r->item_len == r->item_cap) {
+        if (r->item_cap >= STROKES_JSON_ITEM_MAX)
+            return reader_fail(r, HYPER_ERR_FORMAT,
+                               "%s: item %zu (from line %llu) is larger than %zu bytes, the limit of one line",
+                               r->name, r->nitems, (unsigned long long)r->item_line, STROKES_JSON_ITEM_MAX);
+        size_t cap = r->item_cap ? 2 * r->item_cap : JSON_ITEM_FIRST_CAP;
+        if (cap > STROKES_JSON_ITEM_MAX)
+            cap = STROKES_JSON_ITEM_MAX;
+        char *p = realloc(r->item, cap);
+        if (!p)
+            return reader_fail(r, HYPER_ERR_NOMEM, "%s: out of memory", r->name);
+        r->item = p;
+        r->item_cap = cap;
+    }
+    r->item[r->item_len++] = c;
+    return HYPER_OK;
+}
+
+static int json_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* One byte inside an item.  *again: the byte ended a scalar item and belongs to what
+ * follows it. */
+static hyper_status json_item_byte(strokes_reader *r, unsigned char c, int *again)
+{
+    switch (r->shape) {
+    case ITEM_SCALAR:
+        if (json_space(c) || c == ',' || c == ']' || c == '[' || c == '{' || c == '}' || c == '"') {
+            *again = 1;
+            r->js = J_AFTER;
+            return json_item_done(r);
         }
-        if (st != HYPER_OK)
-            break;
-        const json_t *jtext = json_object_get(item, "text");
-        const char *text = NULL;
-        if (jtext && !json_is_null(jtext)) {
-            if (!json_is_string(jtext)) {
-                st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"text\" is %s, not a string",
-                                name, i, json_kind(jtext));
-                break;
-            }
-            if (json_string_length(jtext) > STROKES_MAX_TEXT) {
-                st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"text\" is longer than %d bytes",
-                                name, i, STROKES_MAX_TEXT);
-                break;
-            }
-            if (json_string_length(jtext) > 0)
-                text = json_string_value(jtext);
-        }
-        const json_t *strokes = json_object_get(item, "strokes");
-        if (!strokes) {
-            st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu has no \"strokes\"", name, i);
-            break;
-        }
-        if (!json_is_array(strokes)) {
-            st = hyper_fail(err, HYPER_ERR_FORMAT,
-                            "%s: item %zu: \"strokes\" is %s, not an array of strokes"
-                            " [[[x, y], ...], ...]", name, i, json_kind(strokes));
-            break;
-        }
-        const size_t nstrokes = json_array_size(strokes);
-        if (nstrokes == 0) {
-            st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: \"strokes\" is empty", name, i);
-            break;
-        }
-        /* count first, so the limits are checked before anything is allocated */
-        size_t npoints = 0;
-        for (size_t j = 0; j < nstrokes && st == HYPER_OK; j++) {
-            const json_t *stroke = json_array_get(strokes, j);
-            if (!json_is_array(stroke))
-                st = hyper_fail(err, HYPER_ERR_FORMAT,
-                                "%s: item %zu: stroke %zu is %s, not an array of points [[x, y], ...]",
-                                name, i, j, json_kind(stroke));
-            else if (json_array_size(stroke) == 0)
-                st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: stroke %zu has no points", name,
-                                i, j);
-            else if ((npoints += json_array_size(stroke)) > STROKES_MAX_POINTS)
-                st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: more than %d points in one line",
-                                name, i, STROKES_MAX_POINTS);
-        }
-        if (st != HYPER_OK)
-            break;
-        if (npoints > cap_points) {
-            double *nxy = realloc(xy, npoints * 2 * sizeof *nxy);
-            if (!nxy) {
-                st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", name);
-                break;
-            }
-            xy = nxy;
-            cap_points = npoints;
-        }
-        if (nstrokes > cap_strokes) {
-            int32_t *nl = realloc(lens, nstrokes * sizeof *nl);
-            if (!nl) {
-                st = hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", name);
-                break;
-            }
-            lens = nl;
-            cap_strokes = nstrokes;
-        }
-        size_t at = 0;
-        for (size_t j = 0; j < nstrokes && st == HYPER_OK; j++) {
-            const json_t *stroke = json_array_get(strokes, j);
-            const size_t len = json_array_size(stroke);
-            lens[j] = (int32_t)len;
-            for (size_t k = 0; k < len; k++, at++) {
-                char why[128];
-                if (!json_point(json_array_get(stroke, k), xy + 2 * at, why, sizeof why)) {
-                    st = hyper_fail(err, HYPER_ERR_FORMAT, "%s: item %zu: stroke %zu: point %zu%s",
-                                    name, i, j, k, why);
-                    break;
+        return item_push(r, (char)c);
+    case ITEM_STRING:
+    case ITEM_NESTED:
+        if (item_push(r, (char)c) != HYPER_OK)
+            return r->st;
+        if (r->in_string) {
+            if (r->escaped)
+                r->escaped = 0;
+            else if (c == '\\')
+                r->escaped = 1;
+            else if (c == '"') {
+                r->in_string = 0;
+                if (r->shape == ITEM_STRING) {
+                    r->js = J_AFTER;
+                    return json_item_done(r);
                 }
             }
+            return HYPER_OK;
         }
-        if (st != HYPER_OK)
-            break;
-        char item_name[HYPER_ERRMSG_MAX];
-        snprintf(item_name, sizeof item_name, "%s: item %zu", name, i);
-        st = add_line_named(s, item_name, text, xy, lens, (int32_t)nstrokes, err);
+        if (c == '"')
+            r->in_string = 1;
+        else if (c == '[' || c == '{')
+            r->depth++;
+        else if (c == ']' || c == '}') {
+            if (--r->depth == 0) {
+                r->js = J_AFTER;
+                return json_item_done(r);
+            }
+        } else if (c == ',' && ++r->commas > JSON_ITEM_MAX_COMMAS)
+            return reader_fail(r, HYPER_ERR_FORMAT,
+                               "%s: item %zu (from line %llu) holds more than %zu values; a line has at most %d"
+                               " points",
+                               r->name, r->nitems, (unsigned long long)r->item_line, JSON_ITEM_MAX_COMMAS,
+                               STROKES_MAX_POINTS);
+        return HYPER_OK;
     }
-    free(xy);
-    free(lens);
+    return HYPER_OK;
+}
+
+/* The first byte of an item. */
+static hyper_status json_item_start(strokes_reader *r, unsigned char c)
+{
+    r->js = J_ITEM;
+    r->item_len = 0;
+    r->depth = r->commas = 0;
+    r->in_string = r->escaped = 0;
+    r->item_line = r->line;
+    r->item_col = r->col;
+    if (c == '{' || c == '[') {
+        r->shape = ITEM_NESTED;
+        r->depth = 1;
+    } else if (c == '"') {
+        r->shape = ITEM_STRING;
+        r->in_string = 1;
+    } else {
+        r->shape = ITEM_SCALAR;
+    }
+    return item_push(r, (char)c);
+}
+
+static hyper_status json_byte(strokes_reader *r, unsigned char c)
+{
+    int again;
+    do {
+        again = 0;
+        switch (r->js) {
+        case J_ITEM:
+            if (json_item_byte(r, c, &again) != HYPER_OK)
+                return r->st;
+            break;
+        case J_ROOT:
+            if (json_space(c))
+                break;
+            if (c == '[') {
+                r->js = J_FIRST;
+                break;
+            }
+            if (c == '{')
+                return reader_fail(r, HYPER_ERR_FORMAT,
+                                   "%s: expected an array of lines"
+                                   " [{\"text\": \"...\", \"strokes\": [[[x, y], ...], ...]}, ...], got an object",
+                                   r->name);
+            return json_syntax(r, "'[' expected: a document of strokes is an array of lines");
+        case J_FIRST:
+        case J_NEXT:
+            if (json_space(c))
+                break;
+            if (c == ']' && r->js == J_FIRST)
+                return reader_fail(r, HYPER_ERR_FORMAT, "%s: the array is empty: no lines", r->name);
+            if (c == ']' || c == ',' || c == '}' || c == ':')
+                return json_syntax(r, r->js == J_NEXT ? "an item expected after ','" : "an item expected");
+            if (json_item_start(r, c) != HYPER_OK)
+                return r->st;
+            break;
+        case J_AFTER:
+            if (json_space(c))
+                break;
+            if (c == ',')
+                r->js = J_NEXT;
+            else if (c == ']')
+                r->js = J_END;
+            else
+                return json_syntax(r, "',' or ']' expected after an item");
+            break;
+        case J_END:
+            if (!json_space(c))
+                return json_syntax(r, "end of file expected after the array of lines");
+            break;
+        }
+    } while (again);
+    if (c == '\n') {
+        r->line++;
+        r->col = 1;
+    } else if ((c & 0xC0) != 0x80) {
+        r->col++;
+    }
+    return HYPER_OK;
+}
+
+static hyper_status json_finish(strokes_reader *r)
+{
+    if (r->js == J_ITEM && r->shape == ITEM_SCALAR) { /* "[5" ends with its scalar: parse it first */
+        r->js = J_AFTER;
+        if (json_item_done(r) != HYPER_OK)
+            return r->st;
+    }
+    switch (r->js) {
+    case J_END: return HYPER_OK;
+    case J_ROOT: return json_syntax(r, "the document is empty: expected an array of lines");
+    case J_ITEM: {
+        char what[96];
+        snprintf(what, sizeof what, "the document ends inside item %zu", r->nitems);
+        return json_syntax(r, what);
+    }
+    default: return json_syntax(r, "the document ends before the array's closing ']'");
+    }
+}
+
+hyper_status strokes_reader_new(strokes_reader **out, stroke_set *s, strokes_format fmt, const char *name,
+                                char *err)
+{
+    *out = NULL;
+    if (!name)
+        name = fmt == STROKES_FORMAT_IAM ? "XML" : "JSON";
+    strokes_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(name))) {
+        free(r);
+        return hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", name);
+    }
+    strokes_init(&r->own);
+    r->counting = s == NULL;
+    r->s = s ? s : &r->own;
+    r->n0 = r->s->n;
+    r->fmt = fmt;
+    r->js = J_ROOT;
+    r->line = r->col = 1;
+    if (fmt == STROKES_FORMAT_IAM && iam_doc_init(&r->iam, r->name, r->msg) != HYPER_OK) {
+        hyper_fail(err, HYPER_ERR_NOMEM, "%s", r->msg);
+        strokes_reader_free(r);
+        return HYPER_ERR_NOMEM;
+    }
+    *out = r;
+    return HYPER_OK;
+}
+
+static hyper_status reader_result(const strokes_reader *r, char *err)
+{
+    return r->st == HYPER_OK ? HYPER_OK : hyper_fail(err, r->st, "%s", r->msg);
+}
+
+hyper_status strokes_reader_feed(strokes_reader *r, const void *buf, size_t len, char *err)
+{
+    if (r->st != HYPER_OK || r->finished)
+        return r->finished && r->st == HYPER_OK ? hyper_fail(err, HYPER_ERR_ARG, "%s: fed after its end", r->name)
+                                                : reader_result(r, err);
+    const size_t limit = r->fmt == STROKES_FORMAT_IAM ? IAM_MAX_FILE_BYTES : JSON_MAX_BYTES;
+    if ((r->total += len) > limit) {
+        if (r->fmt == STROKES_FORMAT_IAM)
+            reader_fail(r, HYPER_ERR_FORMAT, "%s: larger than %zu bytes; a lineStrokes document holds one line",
+                        r->name, limit);
+        else
+            reader_fail(r, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", r->name, limit);
+        return reader_result(r, err);
+    }
+    const unsigned char *p = buf;
+    if (r->fmt == STROKES_FORMAT_IAM) {
+        for (size_t off = 0; off < len && r->st == HYPER_OK; off += IAM_READ_CHUNK)
+            r->st = iam_feed(&r->iam, (const char *)p + off, len - off < IAM_READ_CHUNK ? len - off : IAM_READ_CHUNK,
+                             0);
+        return reader_result(r, err);
+    }
+    for (size_t k = 0; k < len && json_byte(r, p[k]) == HYPER_OK; k++)
+        ;
+    return reader_result(r, err);
+}
+
+hyper_status strokes_reader_finish(strokes_reader *r, int64_t *lines, char *err)
+{
+    if (r->st == HYPER_OK && r->finished)
+        return hyper_fail(err, HYPER_ERR_ARG, "%s: finished twice", r->name);
+    if (r->st == HYPER_OK && r->fmt == STROKES_FORMAT_JSON)
+        json_finish(r);
+    if (r->st == HYPER_OK && r->fmt == STROKES_FORMAT_IAM) {
+        char *text = NULL;
+        r->st = iam_feed(&r->iam, "", 0, 1);
+        if (r->st == HYPER_OK && r->iam.text)
+            r->st = make_transcript(r->iam.text, r->iam.text_len, r->name, &text, r->msg);
+        const int32_t before = r->s->n;
+        if (r->st == HYPER_OK && (r->st = iam_commit(r->s, &r->iam, text, r->msg)) == HYPER_OK)
+            reader_took(r, before);
+        free(text);
+    }
+    if (r->st != HYPER_OK)
+        return reader_result(r, err);
+    r->finished = 1;
+    if (lines)
+        *lines = r->lines;
+    return HYPER_OK;
+}
+
+void strokes_reader_free(strokes_reader *r)
+{
+    if (!r)
+        return;
+    if (!r->finished || r->st != HYPER_OK)
+        rollback(r->s, r->n0);
+    if (r->fmt == STROKES_FORMAT_IAM)
+        iam_doc_free(&r->iam);
+    strokes_free(&r->own);
+    free(r->item);
+    free(r->sc.xy);
+    free(r->sc.lens);
+    free(r->name);
+    free(r);
+}
+
+/* A whole document held in memory through a reader. */
+static hyper_status parse_whole(stroke_set *s, strokes_format fmt, const char *doc, size_t len, const char *name,
+                                char *err)
+{
+    strokes_reader *r;
+    hyper_status st = strokes_reader_new(&r, s, fmt, name, err);
+    if (st != HYPER_OK)
+        return st;
+    if ((st = strokes_reader_feed(r, doc, len, err)) == HYPER_OK)
+        st = strokes_reader_finish(r, NULL, err);
+    strokes_reader_free(r);
     return st;
 }
 
@@ -902,35 +1229,42 @@ static hyper_status json_add_lines(stroke_set *s, const json_t *root, const char
  * transcript).  Unknown keys are refused so that a misspelt one does not pass silently.
  * name (NULL: "JSON") starts every message, which an API caller can be shown as it is.
  * On error the set is unchanged. */
-hyper_status strokes_parse_json(stroke_set *s, const char *json, size_t len, const char *name,
-                                char *err)
+hyper_status strokes_parse_json(stroke_set *s, const char *json, size_t len, const char *name, char *err)
 {
-    if (!name)
-        name = "JSON";
-    if (len > JSON_MAX_BYTES)
-        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: larger than %zu bytes", name, JSON_MAX_BYTES);
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return hyper_fail(err, HYPER_ERR_FORMAT, "%s: invalid JSON at line %d, column %d: %s", name,
-                          jerr.line, jerr.column, jerr.text);
-    const int32_t n0 = s->n;
-    hyper_status st = json_add_lines(s, root, name, err);
-    if (st != HYPER_OK)
-        rollback(s, n0);
-    json_decref(root);
+    return parse_whole(s, STROKES_FORMAT_JSON, json, len, name, err);
+}
+
+hyper_status strokes_read_file(strokes_reader *r, const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hyper_fail(err, HYPER_ERR_IO, "%s: %s", path, strerror(errno));
+    char *chunk = malloc(STROKES_READ_CHUNK);
+    hyper_status st = chunk ? HYPER_OK : hyper_fail(err, HYPER_ERR_NOMEM, "%s: out of memory", path);
+    while (st == HYPER_OK) {
+        ssize_t got = read(fd, chunk, STROKES_READ_CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            st = hyper_fail(err, HYPER_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        if (got <= 0)
+            break;
+        st = strokes_reader_feed(r, chunk, (size_t)got, err);
+    }
+    free(chunk);
+    close(fd);
     return st;
 }
 
-/* The file at path (at most JSON_MAX_BYTES) through strokes_parse_json. */
+/* The file at path (at most JSON_MAX_BYTES), read in chunks through a reader. */
 hyper_status strokes_load_json(stroke_set *s, const char *path, char *err)
 {
-    char *buf;
-    size_t len;
-    hyper_status st = fs_read_file(path, JSON_MAX_BYTES, 0, &buf, &len, err);
+    strokes_reader *r;
+    hyper_status st = strokes_reader_new(&r, s, STROKES_FORMAT_JSON, path, err);
     if (st != HYPER_OK)
         return st;
-    st = strokes_parse_json(s, buf, len, path, err);
-    free(buf);
+    if ((st = strokes_read_file(r, path, err)) == HYPER_OK)
+        st = strokes_reader_finish(r, NULL, err);
+    strokes_reader_free(r);
     return st;
 }

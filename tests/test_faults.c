@@ -4,7 +4,7 @@
  * 17 digits resumed; a full disk refused with 507 and nothing left half-written (a real
  * tmpfs filled up when this runs as root; else the same write path failed through
  * RLIMIT_FSIZE); temporaries a crash left swept at start, and only the daemon's own; one
- * daemon per data directory.
+ * daemon per data directory; a 64 MB strokes upload read in bounded memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -468,6 +468,105 @@ START_TEST(a_second_daemon_on_a_data_dir_is_refused)
 }
 END_TEST
 
+/* ---- the memory of uploads ------------------------------------------------------------------ */
+
+/* A field of /proc/PID/status in kB ("VmRSS", "VmHWM"). */
+static long proc_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    long kb = -1;
+    const size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            kb = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    ck_assert_msg(kb >= 0, "%s has no %s", path, field);
+    return kb;
+}
+
+/* A JSON strokes document of `lines` lines, each a random walk of `points` points in
+ * strokes of 1..40 points; *len receives its length. */
+static char *big_strokes_json(int lines, int points, size_t *len)
+{
+    const size_t cap = (size_t)lines * ((size_t)points * 24 + 64) + 16;
+    char *j = malloc(cap);
+    ck_assert_ptr_nonnull(j);
+    hyper_rng rng;
+    hyper_rng_seed(&rng, 77);
+    size_t n = 0;
+    j[n++] = '[';
+    for (int l = 0; l < lines; l++) {
+        n += (size_t)snprintf(j + n, cap - n, "%s{\"text\": \"line %d\", \"strokes\": [[", l ? ",\n" : "", l);
+        double x = 0, y = 0;
+        int left = 1 + (int)(hyper_rng_next(&rng) % 40);
+        for (int k = 0; k < points; k++) {
+            x += (double)(hyper_rng_next(&rng) % 2001) / 100.0 - 10.0;
+            y += (double)(hyper_rng_next(&rng) % 2001) / 100.0 - 10.0;
+            n += (size_t)snprintf(j + n, cap - n, "[%.2f, %.2f]", x, y);
+            if (k + 1 == points)
+                break;
+            if (--left == 0) {
+                n += (size_t)snprintf(j + n, cap - n, "], [");
+                left = 1 + (int)(hyper_rng_next(&rng) % 40);
+            } else {
+                j[n++] = ',';
+            }
+        }
+        n += (size_t)snprintf(j + n, cap - n, "]]}");
+    }
+    j[n++] = ']';
+    j[n] = 0;
+    ck_assert_uint_lt(n, cap);
+    *len = n;
+    return j;
+}
+
+#define BIG_LINES 300
+#define BIG_POINTS 12500
+#define UPLOAD_HEADROOM_KB (256L << 10)
+
+START_TEST(a_64mb_strokes_upload_is_read_in_bounded_memory)
+{
+    size_t len;
+    char *doc = big_strokes_json(BIG_LINES, BIG_POINTS, &len);
+    ck_assert_msg(len > ((size_t)60 << 20) && len <= ((size_t)64 << 20), "the document is %zu bytes", len);
+    hyperd_proc d;
+    hyperd_init(&d, "big", NULL);
+    hyperd_start_ok(&d);
+    reply r = http_get(&d, "/v1/health");
+    expect_status(r, 200);
+    reply_free(&r);
+    const long idle = proc_kb(d.pid, "VmRSS");
+    /* the high-water mark from now on: "5" resets it to the present RSS */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)d.pid);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f && fputs("5", f) >= 0 && fclose(f) == 0, "%s: %s", path, strerror(errno));
+    req_opts o = {.content_type = "application/json", .body_len = len};
+    r = http_req(&d, "POST", "/v1/datasets?name=pen&kind=strokes", doc, &o);
+    const long peak = proc_kb(d.pid, "VmHWM");
+    fprintf(stderr, "upload of %zu bytes of JSON strokes (%d lines of %d points): idle RSS %ld kB, peak %ld kB,"
+                    " %ld kB above idle\n", len, BIG_LINES, BIG_POINTS, idle, peak, peak - idle);
+    expect_status(r, 201);
+    ck_assert_int_eq(jint(r, "items"), BIG_LINES);
+    ck_assert_int_eq(jint(r, "bytes"), (json_int_t)len);
+    reply_free(&r);
+    ck_assert_msg(peak - idle < UPLOAD_HEADROOM_KB, "the upload took the daemon from %ld kB to %ld kB", idle, peak);
+    /* and the lines are there for training after a restart */
+    hyperd_stop_ok(&d);
+    hyperd_start_ok(&d);
+    r = http_get(&d, "/v1/datasets/pen");
+    expect_status(r, 200);
+    ck_assert_int_eq(jint(r, "items"), BIG_LINES);
+    reply_free(&r);
+    hyperd_stop_ok(&d);
+    free(doc);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -480,6 +579,7 @@ Suite *faults_suite(void)
     tcase_add_test(tc, a_failed_write_is_refused_and_leaves_nothing);
     tcase_add_test(tc, stale_temporaries_are_swept_at_start);
     tcase_add_test(tc, a_second_daemon_on_a_data_dir_is_refused);
+    tcase_add_test(tc, a_64mb_strokes_upload_is_read_in_bounded_memory);
     suite_add_tcase(s, tc);
     return s;
 }

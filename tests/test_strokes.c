@@ -788,6 +788,23 @@ START_TEST(test_json_rejects)
         {"x absurd", ONE("[[[0, 0]], [[1, 1], [1e7, 0]]]"),
          "s.json: item 0: stroke 1: point 1: x = 10000000 is absurd: |x|, |y| must be at most 1e+06", NULL},
         {"y absurd integer", ONE("[[[0, -1000001]]]"), "point 0: y = -1000001 is absurd", NULL},
+        /* the reader's own scanning of the top level */
+{"error on line 3", "[{\"strokes\": [[[0, 0]]]},\n {\"strokes\": [[[0, 0]]]},\n   {\"strokes\": [[[0 0]]]}]",
+         "s.json: invalid JSON at line 3, column ", NULL},
+        {"trailing comma", "[{\"strokes\": [[[0, 0]]]},]", "invalid JSON at line 1, column 26", "after ','"},
+        {"missing comma", "[{\"strokes\": [[[0, 0]]]} {\"strokes\": [[[0, 0]]]}]", "invalid JSON at line 1, column 26",
+         "',' or ']' expected"},
+        {"second array", "[{\"strokes\": [[[0, 0]]]}] []", "invalid JSON at line 1, column 27", "end of file expected"},
+        {"scalar item", "[5]", "s.json: item 0 is a number, not an object", NULL},
+        {"string item", "[{\"strokes\": [[[0, 0]]]}, \"x]\"]", "s.json: item 1 is a string, not an object", NULL},
+        {"bad scalar", "[tru]", "s.json: invalid JSON at line 1, column 4", "tru"},
+        {"unclosed", "[{\"strokes\": [[[0, 0]]]}", "invalid JSON", "ends before the array's closing ']'"},
+        {"unclosed item", "[{\"strokes\": [[[0, 0]]", "invalid JSON", "ends inside item 0"},
+        {"unclosed scalar", "[5", "s.json: item 0 is a number", NULL},
+        {"empty document", " \n", "invalid JSON at line 2, column 1", "empty"},
+        {"not JSON", "strokes", "invalid JSON at line 1, column 1", "'[' expected"},
+        {"mismatched brackets", "[{\"strokes\": [[[0, 0]]}]", "invalid JSON at line 1", NULL},
+        {"control character in a string", "[{\"text\": \"a\nb\", \"strokes\": [[[0, 0]]]}]", "invalid JSON", NULL},
     };
 #undef ONE
     stroke_set s;
@@ -797,6 +814,19 @@ START_TEST(test_json_rejects)
         char err[HYPER_ERRMSG_MAX] = "";
         hyper_status st = strokes_parse_json(&s, bad[i].xml, strlen(bad[i].xml), "s.json", err);
         expect_refusal(bad[i].what, st, HYPER_ERR_FORMAT, err, bad[i].sub1, bad[i].sub2);
+        expect_only_sentinel(&s, bad[i].what);
+        /* and the same refusal, fed a byte at a time */
+        char err1[HYPER_ERRMSG_MAX] = "";
+        strokes_reader *r;
+        ck_assert_int_eq(strokes_reader_new(&r, &s, STROKES_FORMAT_JSON, "s.json", err1), HYPER_OK);
+        st = HYPER_OK;
+        for (size_t k = 0; bad[i].xml[k] && st == HYPER_OK; k++)
+            st = strokes_reader_feed(r, bad[i].xml + k, 1, err1);
+        if (st == HYPER_OK)
+            st = strokes_reader_finish(r, NULL, err1);
+        strokes_reader_free(r);
+        ck_assert_msg(st == HYPER_ERR_FORMAT && !strcmp(err1, err), "%s byte by byte: \"%s\", whole: \"%s\"",
+                      bad[i].what, err1, err);
         expect_only_sentinel(&s, bad[i].what);
     }
 
@@ -863,6 +893,129 @@ START_TEST(test_json_files_and_dispatch)
 }
 END_TEST
 
+/* ---- the reader: pieces of any size ------------------------------------------------------ */
+
+/* Feeds doc to a fresh reader in pieces cut at the positions a seeded generator picks (sizes
+ * 1..max_piece), then finishes. */
+static hyper_status feed_in_pieces(stroke_set *s, strokes_format fmt, const char *doc, size_t len,
+                                   size_t max_piece, uint64_t seed, int64_t *lines, char *err)
+{
+    strokes_reader *r;
+    hyper_status st = strokes_reader_new(&r, s, fmt, "p.json", err);
+    ck_assert_int_eq(st, HYPER_OK);
+    for (size_t off = 0; st == HYPER_OK && off < len;) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = 1 + (size_t)(seed >> 33) % max_piece;
+        if (n > len - off)
+            n = len - off;
+        st = strokes_reader_feed(r, doc + off, n, err);
+        off += n;
+    }
+    if (st == HYPER_OK)
+        st = strokes_reader_finish(r, lines, err);
+    strokes_reader_free(r);
+    return st;
+}
+
+static void expect_same_sets(const stroke_set *a, const stroke_set *b, const char *what)
+{
+    ck_assert_msg(a->n == b->n, "%s: %d lines, want %d", what, a->n, b->n);
+    for (int32_t i = 0; i < a->n; i++) {
+        ck_assert_msg(a->lines[i].npoints == b->lines[i].npoints, "%s: line %d", what, i);
+        ck_assert_msg(!memcmp(a->lines[i].pts, b->lines[i].pts, 3 * sizeof(float) * (size_t)a->lines[i].npoints),
+                      "%s: line %d differs", what, i);
+        ck_assert_msg((!a->lines[i].text && !b->lines[i].text) ||
+                          (a->lines[i].text && b->lines[i].text && !strcmp(a->lines[i].text, b->lines[i].text)),
+                      "%s: line %d text", what, i);
+    }
+}
+
+START_TEST(test_reader_pieces)
+{
+    /* strings with brackets, braces, commas, escaped quotes and backslashes inside, white
+     * space and line breaks between everything, multi-byte UTF-8 cut anywhere */
+    const char *doc = " \r\n[ {\"text\": \"a [b] {c}, \\\"d\\\" \\\\\", \"strokes\": [[[0, 0], [1.5, 2]], [[3, -1]]]} ,\n"
+                      "\t{\"strokes\" : [ [ [10,10] ] ] , \"text\":\"caf\xC3\xA9 \xE2\x82\xAC ]\"},\n"
+                      "{\"text\": null, \"strokes\": [[[-1e6, 1000000], [0, 0.0]]]}\n ]\n\n";
+    char err[HYPER_ERRMSG_MAX];
+    stroke_set whole, part;
+    strokes_init(&whole);
+    ck_assert_msg(strokes_parse_json(&whole, doc, strlen(doc), "w.json", err) == HYPER_OK, "%s", err);
+    ck_assert_int_eq(whole.n, 3);
+    ck_assert_pstr_eq(whole.lines[0].text, "a [b] {c}, \"d\" \\");
+    ck_assert_pstr_eq(whole.lines[1].text, "caf\xC3\xA9 \xE2\x82\xAC ]");
+    for (size_t max_piece = 1; max_piece <= 64; max_piece *= 4)
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+            strokes_init(&part);
+            int64_t lines = -1;
+            ck_assert_msg(feed_in_pieces(&part, STROKES_FORMAT_JSON, doc, strlen(doc), max_piece, seed, &lines, err) ==
+                              HYPER_OK,
+                          "pieces of up to %zu (seed %llu): %s", max_piece, (unsigned long long)seed, err);
+            ck_assert_int_eq(lines, 3);
+            expect_same_sets(&part, &whole, "pieces");
+            strokes_free(&part);
+        }
+    /* counting only: the same number, nothing kept */
+    int64_t lines = -1;
+    ck_assert_msg(feed_in_pieces(NULL, STROKES_FORMAT_JSON, doc, strlen(doc), 7, 3, &lines, err) == HYPER_OK, "%s",
+                  err);
+    ck_assert_int_eq(lines, 3);
+
+    /* IAM XML through the same reader, cut into pieces */
+    char xml[4096];
+    line_xml(xml, 4, "");
+    stroke_set x1, x2;
+    strokes_init(&x1);
+    strokes_init(&x2);
+    ck_assert_msg(strokes_parse_iam(&x1, xml, strlen(xml), "x.xml", err) == HYPER_OK, "%s", err);
+    ck_assert_msg(feed_in_pieces(&x2, STROKES_FORMAT_IAM, xml, strlen(xml), 5, 9, &lines, err) == HYPER_OK, "%s", err);
+    ck_assert_int_eq(lines, 1);
+    expect_same_sets(&x2, &x1, "IAM pieces");
+    strokes_free(&x1);
+    strokes_free(&x2);
+
+    /* a fault in a later piece takes the earlier pieces' lines out again */
+    const char *bad = "[{\"strokes\": [[[0, 0]]]}, {\"strokes\": [[[1, 1]]]}, {\"strokes\": [[[2]]]}]";
+    add_sentinel(&whole);
+    strokes_free(&whole);
+    strokes_init(&whole);
+    add_sentinel(&whole);
+    expect_refusal("late fault", feed_in_pieces(&whole, STROKES_FORMAT_JSON, bad, strlen(bad), 3, 1, NULL, err),
+                   HYPER_ERR_FORMAT, err, "p.json: item 2: stroke 0: point 0 is not [x, y]", NULL);
+    expect_only_sentinel(&whole, "late fault");
+    strokes_free(&whole);
+}
+END_TEST
+
+START_TEST(test_reader_limits)
+{
+    stroke_set s;
+    strokes_init(&s);
+    add_sentinel(&s);
+    /* an item past the size limit, refused when it passes the limit, not at its end */
+    char err[HYPER_ERRMSG_MAX];
+    const size_t big = STROKES_JSON_ITEM_MAX + 16;
+    char *doc = malloc(big);
+    ck_assert_ptr_nonnull(doc);
+    memset(doc, ' ', big);
+    memcpy(doc, "[{\"strokes\": [[[0, 0]]], \"text\": \"", 35);
+    memset(doc + 35, 'a', big - 35);
+    expect_refusal("large item", strokes_parse_json(&s, doc, big, "s.json", err), HYPER_ERR_FORMAT, err,
+                   "s.json: item 0 (from line 1) is larger than 16777216 bytes", NULL);
+    expect_only_sentinel(&s, "large item");
+    /* an item of more values than a line can hold, refused before jansson sees it */
+    size_t n = (size_t)snprintf(doc, big, "[{\"strokes\": [[[0, 0]");
+    for (int k = 0; k < 4 * STROKES_MAX_POINTS + 2; k++)
+        memcpy(doc + n, ",[0,0]", 6), n += 6;
+    n += (size_t)snprintf(doc + n, big - n, "]]}]");
+    expect_refusal("many values", strokes_parse_json(&s, doc, n, "s.json", err), HYPER_ERR_FORMAT, err,
+                   "s.json: item 0 (from line 1) holds more than 400000 values", NULL);
+    expect_only_sentinel(&s, "many values");
+    free(doc);
+    strokes_free(&s);
+}
+END_TEST
+
 Suite *strokes_suite(void);
 Suite *strokes_suite(void)
 {
@@ -892,6 +1045,8 @@ Suite *strokes_suite(void)
     tcase_add_test(tc, test_json_good);
     tcase_add_test(tc, test_json_rejects);
     tcase_add_test(tc, test_json_files_and_dispatch);
+    tcase_add_test(tc, test_reader_pieces);
+    tcase_add_test(tc, test_reader_limits);
     suite_add_tcase(s, tc);
     return s;
 }
