@@ -1,10 +1,32 @@
 /*
  * http.c — the HTTP side of hyperd over libmicrohttpd (thread per connection, so a
  * streamed reply may block its own thread while it waits for characters).
+ *
+ * Deadlines.  libmicrohttpd's own timeout is one of inactivity: a client that sends a byte
+ * now and then, or opens connections and sends nothing, would hold a thread each forever.
+ * A watchdog thread follows every connection through its phases and enforces:
+ *   idle      no request started (just accepted, or between keep-alive requests): closed
+ *             quietly after idle_timeout_s.  The first byte of a request is seen in the
+ *             socket's received-byte count (TCP_INFO), within one tick.
+ *   headers   from that first byte to the last header line: header_timeout_s, then 408.
+ *   body      from the headers to the last body byte: once header_timeout_s have passed,
+ *             the bytes so far must keep up body_min_rate on average, else 408.
+ *   busy      the handler runs or the reply is sent: no deadline here (a stream may run for
+ *             long; a client that stops reading it is left to libmicrohttpd's timeout).
+ * A 408 is written by the watchdog itself — the connection's thread is blocked reading, and
+ * nothing else writes to the socket in those phases — as hyperd's JSON error with
+ * "Connection: close"; the write side is shut (FIN after the reply), and a moment later
+ * the read side, which wakes the connection's thread to close it.  The watchdog touches a
+ * socket only under the watch lock, and a connection leaves the watch list (its CLOSED
+ * notice, which libmicrohttpd gives before it closes the socket) under the same lock, so
+ * a descriptor number is never acted on after it was closed and reused.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received */
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,14 +46,36 @@
 #define CONNECTION_MEMORY (128 * 1024)
 
 #define STOP_WAIT_SECONDS 10
+#define WATCH_TICK_MS 250               /* how often the watchdog looks at every connection */
+#define LINGER_MS 1000                  /* from a 408's FIN to the shut read side */
+
+typedef enum { W_IDLE, W_HEADERS, W_BODY, W_BUSY, W_ENDING } watch_phase;
+
+/* One connection as the watchdog sees it (all fields under http_server.wmu). */
+typedef struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    watch_phase phase;
+    struct timespec since;      /* when the phase began */
+    uint64_t baseline;          /* bytes received when it became idle */
+    uint64_t body_bytes;        /* of the body so far */
+    int timed_out;              /* a 408 was sent: the request must not be served */
+} conn_watch;
 
 struct http_server {
     struct MHD_Daemon *d;
     api_app *app;
     uint16_t port;
+    http_limits lim;
     pthread_mutex_t mu;
     pthread_cond_t idle;
     int inflight;               /* requests begun and not yet completed */
+    pthread_mutex_t wmu;        /* the watch list and every conn_watch */
+    pthread_cond_t wcv;
+    conn_watch *watched;
+    int watch_stop;
+    int watch_running;
+    pthread_t watchdog;
 };
 
 /* ---- log ------------------------------------------------------------------------- */
@@ -61,6 +105,171 @@ void log_msg(log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+static uint64_t bytes_received(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+static double since_ms(const struct timespec *t0, const struct timespec *now)
+{
+    return (double)(now->tv_sec - t0->tv_sec) * 1e3 + (double)(now->tv_nsec - t0->tv_nsec) * 1e-6;
+}
+
+/* Moves w to phase p, now (wmu held). */
+static void watch_enter(conn_watch *w, watch_phase p)
+{
+    w->phase = p;
+    clock_gettime(CLOCK_MONOTONIC, &w->since);
+}
+
+/* Writes hyperd's JSON 408 on the socket and ends the connection (wmu held). */
+static void send_timeout(http_server *s, conn_watch *w, const char *why)
+{
+    api_reply rep = {0};
+    api_error(&rep, 408, "%s", why);
+    char *body = json_text(rep.json, JSON_COMPACT);
+    json_decref(rep.json);
+    char head[256];
+    const size_t blen = body ? strlen(body) : 0;
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n", blen + 1);
+    struct iovec iov[3] = {{head, (size_t)hl}, {body ? body : "", blen}, {"\n", 1}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
+    (void)sendmsg(w->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL); /* a client that cannot take 300 bytes gets none */
+    free(body);
+    shutdown(w->fd, SHUT_WR);
+    w->timed_out = 1;
+    watch_enter(w, W_ENDING);
+    api_metrics_request(s->app->metrics, "unmatched", 408);
+    log_msg(LOG_INFO, "connection %d: 408: %s", w->fd, why);
+}
+
+/* One look at every connection (wmu held). */
+static void watch_tick(http_server *s)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const double header_ms = s->lim.header_timeout_s * 1e3, idle_ms = s->lim.idle_timeout_s * 1e3;
+    for (conn_watch *w = s->watched; w; w = w->next) {
+        const double ms = since_ms(&w->since, &now);
+        char why[160];
+        switch (w->phase) {
+        case W_IDLE:
+            if (bytes_received(w->fd) > w->baseline) {
+                watch_enter(w, W_HEADERS);
+            } else if (idle_ms > 0 && ms > idle_ms) {
+                shutdown(w->fd, SHUT_RDWR); /* quietly: no request was started */
+                watch_enter(w, W_ENDING);
+            }
+            break;
+        case W_HEADERS:
+            if (header_ms > 0 && ms > header_ms) {
+                snprintf(why, sizeof why, "the request's headers did not arrive within %g s of its first byte",
+                         s->lim.header_timeout_s);
+                send_timeout(s, w, why);
+            }
+            break;
+        case W_BODY:
+            if (header_ms > 0 && ms > header_ms && (double)w->body_bytes < s->lim.body_min_rate * ms / 1e3) {
+                snprintf(why, sizeof why,
+                         "the request's body arrived at %.0f bytes/s, slower than the minimum of %g bytes/s",
+                         (double)w->body_bytes / (ms / 1e3), s->lim.body_min_rate);
+                send_timeout(s, w, why);
+            }
+            break;
+        case W_ENDING:
+            if (w->timed_out && ms > LINGER_MS) {
+                shutdown(w->fd, SHUT_RD); /* wakes the connection's thread, which closes it */
+                w->timed_out = 2;
+            }
+            break;
+        case W_BUSY:
+            break;
+        }
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->wmu);
+    while (!s->watch_stop) {
+        const struct timespec until = hyper_deadline(WATCH_TICK_MS);
+        pthread_cond_timedwait(&s->wcv, &s->wmu, &until);
+        if (!s->watch_stop)
+            watch_tick(s);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_watch *w = ci ? calloc(1, sizeof *w) : NULL;
+        *socket_context = w;
+        if (!w)
+            return; /* not watched: libmicrohttpd's own timeout still applies */
+        w->fd = ci->connect_fd;
+        pthread_mutex_lock(&s->wmu);
+        watch_enter(w, W_IDLE);
+        w->next = s->watched;
+        if (w->next)
+            w->next->prev = w;
+        s->watched = w;
+        pthread_mutex_unlock(&s->wmu);
+        return;
+    }
+    conn_watch *w = *socket_context;
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->wmu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->watched = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&s->wmu);
+    free(w);
+    *socket_context = NULL;
+}
+
+static conn_watch *watch_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection's thread moves its request to phase p; 0 when the watchdog has already
+ * answered it with a 408 (the request must then not go on). */
+static int watch_move(http_server *s, conn_watch *w, watch_phase p, uint64_t body_bytes)
+{
+    if (!w)
+        return 1;
+    pthread_mutex_lock(&s->wmu);
+    const int ok = !w->timed_out;
+    if (ok && p != w->phase)
+        watch_enter(w, p);
+    if (p == W_IDLE)
+        w->baseline = bytes_received(w->fd);
+    w->body_bytes += body_bytes;
+    pthread_mutex_unlock(&s->wmu);
+    return ok;
+}
+
 /* ---- one request ------------------------------------------------------------------ */
 
 typedef struct {
@@ -77,6 +286,7 @@ typedef struct {
     int status;
     uint64_t bytes;
     struct timespec start;
+    conn_watch *watch;          /* the connection's, NULL when it could not be watched */
 } conn_ctx;
 
 /* A streamed body outlives its conn_ctx: MHD reports the request complete (and we free
@@ -388,6 +598,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
 static enum MHD_Result reply_with(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
 {
     cc->answered = 1;
+    watch_move(cc->srv, cc->watch, W_BUSY, 0);
     enum MHD_Result r = send_reply(c, cc, rep);
     json_decref(rep->json);
     free(rep->body);
@@ -396,6 +607,8 @@ static enum MHD_Result reply_with(struct MHD_Connection *c, conn_ctx *cc, api_re
 
 static enum MHD_Result answer(struct MHD_Connection *c, conn_ctx *cc)
 {
+    if (!watch_move(cc->srv, cc->watch, W_BUSY, 0))
+        return MHD_NO; /* answered 408 already */
     api_reply rep = {0};
     if (cc->up.write) { /* the end of a streamed upload */
         api_upload up = cc->up;
@@ -433,6 +646,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         cc->srv = srv;
         cc->route = "unmatched";
+        cc->watch = watch_of(c);
+        if (!watch_move(srv, cc->watch, W_BODY, 0)) { /* the headers came after their 408 */
+            free(cc);
+            return MHD_NO;
+        }
         pthread_mutex_lock(&srv->mu);
         srv->inflight++;
         pthread_mutex_unlock(&srv->mu);
@@ -471,6 +689,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (*upload_size > 0 && !watch_move(srv, cc->watch, W_BODY, *upload_size))
+        return MHD_NO; /* answered 408 already */
     if (cc->up.write) {
         if (*upload_size > 0) {
             if (!cc->up_stopped && cc->up.write(cc->up.ctx, upload_data, *upload_size) != 0)
@@ -506,14 +726,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn_ctx *cc = *con_cls;
     if (!cc)
         return;
-    api_metrics_request(srv->app->metrics, cc->route, cc->status);
+    const int timed_out = !watch_move(srv, cc->watch, W_IDLE, 0);
+    if (!timed_out) /* a 408 was counted when it was sent */
+        api_metrics_request(srv->app->metrics, cc->route, cc->status);
     /* the URL arrives percent-decoded: no control character may forge a log line */
     for (char *p = cc->url; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
-    log_msg(LOG_INFO, "%s %s %d %llu %.1fms%s", cc->method, cc->url, cc->status,
+    log_msg(LOG_INFO, "%s %s %d %llu %.1fms%s", cc->method, cc->url, timed_out ? 408 : cc->status,
             (unsigned long long)cc->bytes, elapsed_ms(&cc->start),
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+            timed_out ? " (request timeout)" : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
     if (cc->up.write) /* the connection died in the middle of an upload */
         cc->up.abort(cc->up.ctx);
     free(cc->body);
@@ -525,7 +747,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     pthread_mutex_unlock(&srv->mu);
 }
 
-http_server *http_start(api_app *app, const char *host, uint16_t port, int max_connections,
+http_server *http_start(api_app *app, const char *host, uint16_t port, const http_limits *lim,
                         log_level level, char *err, size_t errlen)
 {
     log_set_level(level);
@@ -535,11 +757,16 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
         return NULL;
     }
     s->app = app;
+    s->lim = *lim;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcv, NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+    /* poll(), not select(): select cannot take a descriptor past FD_SETSIZE (1024), which
+     * would cap the connections at about a thousand whatever --max-connections says */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     socklen_t sl;
     if (strchr(host, ':')) {
@@ -570,7 +797,8 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
     s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
@@ -583,6 +811,10 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, int max_c
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0)
+        s->watch_running = 1;
+    else
+        log_msg(LOG_WARN, "no watchdog thread: slow requests are left to the %d s inactivity timeout", 300);
     return s;
 }
 
@@ -609,9 +841,18 @@ void http_stop(http_server *s)
         if (pthread_cond_timedwait(&s->idle, &s->mu, &until) != 0)
             break;
     pthread_mutex_unlock(&s->mu);
+    if (s->watch_running) { /* before the daemon stops: its connections' sockets close then */
+        pthread_mutex_lock(&s->wmu);
+        s->watch_stop = 1;
+        pthread_cond_signal(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->watchdog, NULL);
+    }
     if (s->d)
         MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcv);
     free(s);
 }

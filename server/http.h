@@ -14,9 +14,17 @@ typedef struct http_server http_server;
 
 typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level;
 
+/* What a connection may take (see http.c, "Deadlines"); a timeout of 0 is none. */
+typedef struct {
+    int max_connections;
+    double header_timeout_s;    /* from a request's first byte to its last header line: then 408 */
+    double body_min_rate;       /* bytes/s a body must average once header_timeout_s have passed */
+    double idle_timeout_s;      /* a keep-alive connection with no request started: closed */
+} http_limits;
+
 /* Starts listening on host:port (port 0 = any free port; see http_port).  NULL with err
  * filled when the address cannot be bound. */
-http_server *http_start(api_app *app, const char *host, uint16_t port, int max_connections,
+http_server *http_start(api_app *app, const char *host, uint16_t port, const http_limits *lim,
                         log_level level, char *err, size_t errlen);
 uint16_t http_port(const http_server *s);
 /* Stops accepting new connections (running ones go on). */

@@ -44,6 +44,9 @@ typedef struct {
     long max_body_bytes;
     long max_chars;
     long max_connections;
+    long header_timeout;          /* seconds */
+    long body_min_rate;           /* bytes/s */
+    long conn_idle_timeout;       /* seconds */
     long max_batch;
     long half_weights;
     const char *log_level;
@@ -71,6 +74,9 @@ static const flag_doc flags[] = {
     {"--max-body-bytes", "HYPERD_MAX_BODY_BYTES", "N", "largest request body (1048576)"},
     {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
     {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections, at most what RLIMIT_NOFILE allows (4096)"},
+    {"--header-timeout", "HYPERD_HEADER_TIMEOUT", "SECONDS", "a request's headers must arrive this soon after its first byte, else 408 (10)"},
+    {"--body-min-rate", "HYPERD_BODY_MIN_RATE", "BYTES/S", "a body must average this rate once --header-timeout has passed, else 408 (1024)"},
+    {"--idle-timeout", "HYPERD_IDLE_TIMEOUT", "SECONDS", "close a keep-alive connection with no request this long, 0 = never (60)"},
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
@@ -123,6 +129,9 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--max-body-bytes")) return parse_long(flag, v, 1024, 1L << 30, &o->max_body_bytes);
     else if (!strcmp(flag, "--max-chars-per-request")) return parse_long(flag, v, 1, 10000000, &o->max_chars);
     else if (!strcmp(flag, "--max-connections")) return parse_long(flag, v, 1, 100000, &o->max_connections);
+    else if (!strcmp(flag, "--header-timeout")) return parse_long(flag, v, 1, 3600, &o->header_timeout);
+    else if (!strcmp(flag, "--body-min-rate")) return parse_long(flag, v, 0, 1L << 30, &o->body_min_rate);
+    else if (!strcmp(flag, "--idle-timeout")) return parse_long(flag, v, 0, 86400, &o->conn_idle_timeout);
     else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
     else if (!strcmp(flag, "--half-weights")) return parse_long(flag, v, 0, 1, &o->half_weights);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
@@ -242,9 +251,13 @@ static long connections_allowed(long wanted)
 
 int main(int argc, char **argv)
 {
-    options o = {"127.0.0.1", 8080, "./data", {0}, 0, NULL, NULL, 1, 1024, 86400,
-                 API_DEFAULT_MAX_BODY_BYTES, API_DEFAULT_MAX_CHARS, DEFAULT_MAX_CONNECTIONS, SCHED_MAX_BATCH, 0, "info",
-                 1, 1, API_DEFAULT_MAX_UPLOAD_BYTES, "clients/web", DATASET_MNIST_DEFAULT};
+    options o = {.host = "127.0.0.1", .port = 8080, .data_dir = "./data", .threads = 1, .max_sessions = 1024,
+                 .idle_timeout = 86400, .max_body_bytes = API_DEFAULT_MAX_BODY_BYTES,
+                 .max_chars = API_DEFAULT_MAX_CHARS, .max_connections = DEFAULT_MAX_CONNECTIONS,
+                 .header_timeout = 10, .body_min_rate = 1024, .conn_idle_timeout = 60,
+                 .max_batch = SCHED_MAX_BATCH, .half_weights = 0, .log_level = "info", .train_workers = 1,
+                 .train_threads = 1, .max_upload_bytes = API_DEFAULT_MAX_UPLOAD_BYTES, .web_dir = "clients/web",
+                 .mnist_dir = DATASET_MNIST_DEFAULT};
     /* the environment first, then the command line over it */
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *v = getenv(flags[i].env);
@@ -369,9 +382,11 @@ int main(int argc, char **argv)
                    .max_upload_bytes = (size_t)o.max_upload_bytes, .max_chars = o.max_chars,
                    .started = (double)time(NULL)};
     char herr[256];
-    o.max_connections = connections_allowed(o.max_connections);
-    http_server *srv = http_start(&app, o.host, (uint16_t)o.port, (int)o.max_connections, level,
-                                  herr, sizeof herr);
+    const http_limits lim = {.max_connections = (int)connections_allowed(o.max_connections),
+                             .header_timeout_s = (double)o.header_timeout,
+                             .body_min_rate = (double)o.body_min_rate,
+                             .idle_timeout_s = (double)o.conn_idle_timeout};
+    http_server *srv = http_start(&app, o.host, (uint16_t)o.port, &lim, level, herr, sizeof herr);
     if (!srv) {
         fprintf(stderr, "hyperd: %s\n", herr);
         return 1;

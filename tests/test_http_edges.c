@@ -3,7 +3,8 @@
  * unusual client sends them: a request whose sender shuts its write side, %00 and control
  * characters in a path, bodies framed two ways, an unknown path with a large body, URLs and
  * headers past hyperd's limits (answered in its JSON error shape, not libmicrohttpd's HTML),
- * and a second daemon on a port already taken.
+ * a second daemon on a port already taken; deadlines: a thousand half-sent requests answered
+ * 408 while everyone else is served, slow bodies 408, idle connections closed quietly.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,6 +233,143 @@ START_TEST(a_second_daemon_on_a_taken_port_exits)
 }
 END_TEST
 
+/* ---- deadlines ---------------------------------------------------------------------------- */
+
+#define HALF_SENT 1000
+#define SLOW_BODIES 10
+#define IDLE_CONNS 10
+#define HEADER_TIMEOUT_S 2
+#define IDLE_TIMEOUT_S 5
+
+typedef struct {
+    int fd;
+    char got[1024];
+    size_t len;
+    int closed;
+    double closed_at;
+} watched_conn;
+
+/* Reads what has come on every open connection, until each is closed or `until` (now_s). */
+static void drain(watched_conn *c, int n, double until)
+{
+    struct pollfd *pf = calloc((size_t)n, sizeof *pf);
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < n; i++) {
+            pf[i].fd = c[i].closed ? -1 : c[i].fd;
+            pf[i].events = POLLIN;
+            open += !c[i].closed;
+        }
+        const int left = (int)((until - now_s()) * 1000);
+        if (!open || left <= 0 || poll(pf, (nfds_t)n, left) <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t k = recv(c[i].fd, c[i].got + c[i].len, sizeof c[i].got - 1 - c[i].len, 0);
+            if (k > 0) {
+                c[i].len += (size_t)k;
+                c[i].got[c[i].len] = 0;
+            }
+            if (k <= 0 || c[i].len == sizeof c[i].got - 1) {
+                c[i].closed = 1;
+                c[i].closed_at = now_s();
+            }
+        }
+    }
+    free(pf);
+}
+
+START_TEST(half_sent_requests_get_408_and_idle_connections_close_quietly)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    ck_assert_msg(rl.rlim_cur > HALF_SENT + 200, "RLIMIT_NOFILE is %llu: too few for this test",
+                  (unsigned long long)rl.rlim_cur);
+    char ht[16], it[16];
+    snprintf(ht, sizeof ht, "%d", HEADER_TIMEOUT_S);
+    snprintf(it, sizeof it, "%d", IDLE_TIMEOUT_S);
+    const char *const flags[] = {"--header-timeout", ht, "--idle-timeout", it, "--body-min-rate", "1024", NULL};
+    serve(flags);
+
+    const int n = HALF_SENT + SLOW_BODIES + IDLE_CONNS;
+    watched_conn *c = calloc((size_t)n, sizeof *c);
+    const char *half = "POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applic";
+    const char *slow = "POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 100000\r\n\r\n{\"seed\": ";
+    const double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        c[i].fd = connect_to(&srv);
+        if (i < HALF_SENT)
+            send_all(c[i].fd, half, strlen(half));
+        else if (i < HALF_SENT + SLOW_BODIES)
+            send_all(c[i].fd, slow, strlen(slow));
+    }
+    const double sent = now_s();
+    /* everyone else is still served at once */
+    double worst = 0;
+    for (int k = 0; k < 10; k++) {
+        const double t = now_s();
+        reply r = http_get(&srv, "/v1/health");
+        expect_status(r, 200);
+        reply_free(&r);
+        if (now_s() - t > worst)
+            worst = now_s() - t;
+    }
+    /* a request whose headers take half the deadline is served */
+    int ok_fd = connect_to(&srv);
+    const char *head1 = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n", *head2 = "Connection: close\r\n\r\n";
+    send_all(ok_fd, head1, strlen(head1));
+    usleep(HEADER_TIMEOUT_S * 500000);
+    send_all(ok_fd, head2, strlen(head2));
+    char *ok = read_all(ok_fd, 10);
+    close(ok_fd);
+    ck_assert_msg(!strncmp(ok, "HTTP/1.1 200", 12), "headers within the deadline: %.300s", ok);
+    free(ok);
+    fprintf(stderr, "%d connections opened in %.2f s (%d with half their headers, %d with a slow body, %d idle);"
+                    " /v1/health took at most %.1f ms meanwhile\n",
+            n, sent - t0, HALF_SENT, SLOW_BODIES, IDLE_CONNS, worst * 1e3);
+    ck_assert_msg(worst < 1.0, "/v1/health took %.2f s with %d half-sent requests open", worst, HALF_SENT);
+
+    /* the half-sent and the slow ones: hyperd's JSON 408 after the header deadline, then
+     * the connection closed; the idle ones are left alone */
+    drain(c, HALF_SENT + SLOW_BODIES, sent + HEADER_TIMEOUT_S + 8);
+    double first = 1e9, last = 0;
+    for (int i = 0; i < HALF_SENT + SLOW_BODIES; i++) {
+        ck_assert_msg(c[i].closed, "connection %d (%s) is still open %.1f s after its request began", i,
+                      i < HALF_SENT ? "half its headers" : "a slow body", now_s() - sent);
+        expect_json_error(c[i].got, 408, i < HALF_SENT ? "headers did not arrive within 2 s" : "slower than");
+        first = c[i].closed_at < first ? c[i].closed_at : first;
+        last = c[i].closed_at > last ? c[i].closed_at : last;
+    }
+    fprintf(stderr, "408s: the first %.2f s, the last %.2f s after the requests were sent\n", first - sent,
+            last - sent);
+    ck_assert_msg(first - t0 >= HEADER_TIMEOUT_S - 0.05, "a 408 came %.2f s after the first byte, before the %d s"
+                  " deadline", first - t0, HEADER_TIMEOUT_S);
+    watched_conn *idle = c + HALF_SENT + SLOW_BODIES;
+    drain(idle, IDLE_CONNS, sent + IDLE_TIMEOUT_S - 1.5);
+    for (int i = 0; i < IDLE_CONNS; i++)
+        ck_assert_msg(!idle[i].closed, "an idle connection was closed %.2f s after it opened, before the %d s"
+                      " idle timeout", idle[i].closed_at - t0, IDLE_TIMEOUT_S);
+    drain(idle, IDLE_CONNS, sent + IDLE_TIMEOUT_S + 5);
+    for (int i = 0; i < IDLE_CONNS; i++) {
+        ck_assert_msg(idle[i].closed, "an idle connection is still open %.1f s after it opened", now_s() - t0);
+        ck_assert_msg(idle[i].len == 0, "an idle connection was sent bytes before it was closed: %.300s",
+                      idle[i].got);
+    }
+    for (int i = 0; i < n; i++)
+        close(c[i].fd);
+    free(c);
+    reply r = http_get(&srv, "/v1/health");
+    expect_status(r, 200);
+    reply_free(&r);
+}
+END_TEST
+
 Suite *http_edges_suite(void)
 {
     Suite *s = suite_create("http_edges");
@@ -243,6 +382,12 @@ Suite *http_edges_suite(void)
     tcase_add_test(tc, an_unknown_path_is_answered_before_its_body);
     tcase_add_test(tc, urls_and_headers_past_the_limits_get_json_errors);
     tcase_add_test(tc, a_second_daemon_on_a_taken_port_exits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("deadlines");
+    tcase_add_checked_fixture(tc, setup_root, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, half_sent_requests_get_408_and_idle_connections_close_quietly);
     suite_add_tcase(s, tc);
     return s;
 }
