@@ -3,11 +3,9 @@
  * pen of its own (JSON, an SVG document, or its points streamed as SSE / NDJSON), and feed
  * and generate on a session of a handwriting model, which continue that session's drawing.
  *
- * Drawing runs in the request's own thread (hyperd gives each connection one), not on the
- * scheduler, which batches character models: a plain request draws with hw_draw, a
- * streamed one HW_STREAM_BATCH points at each call of its stream's next().  The model's
- * weights are shared and read-only; the state, pen, generator and workspace are the
- * request's own, or those of the session it holds.
+ * Drawing runs on the model's scheduler (pengen.h), batched with every other drawing of
+ * the model; the request's thread only waits for points and formats them.  The state, pen
+ * and generator are the request's own (a sample), or those of the session it holds.
  *
  * Coordinates are absolute, in the units of the model's training data, y downwards.  A
  * drawing goes on from where its prime, or the session's pen, ended; the prime itself is
@@ -25,12 +23,11 @@
 
 #include "activity.h"
 #include "api.h"
-#include "scheduler.h" /* gen_finish: the finish reasons text generations report too */
-#include "trainer.h"   /* strokes_normalise */
+#include "pengen.h"
 
-#define HW_STREAM_BATCH 16      /* points drawn per call of a stream's next() */
-#define HW_PRIME_BATCH 256      /* prime points read per call before a stream's first point */
-#define HW_CHECK_EVERY 32       /* points between looks for a departed client or a shutdown */
+#define HW_STREAM_BATCH 16      /* points formatted per call of a stream's next(), at most */
+#define HW_STREAM_WAIT_MS 250   /* a stream waits this long for points before a heartbeat */
+#define HW_CHECK_MS 50          /* a plain request looks for a departed client this often */
 #define HW_REAL_DIGITS API_REAL_DIGITS /* significant digits written: hundredths below 1e8 */
 #define HW_SEED_MASK ((UINT64_C(1) << 53) - 1) /* a random seed stays exact in JavaScript */
 #define HW_FORMAT_MAX 16        /* bytes of "format" */
@@ -59,10 +56,9 @@ typedef struct {
     draw_opts o;
     float *prime;               /* (nprime, 3) points read before drawing; owned */
     int32_t nprime;
-    int32_t primed, drawn;      /* progress */
+    pen_request *g;             /* on the scheduler, once submitted */
+    int32_t drawn;              /* points a stream has formatted */
     gen_finish finish;
-    model_step_ws *ws;          /* batch 1, for the steps of streams and feeds */
-    real *y;                    /* (outputs) the mixture of the last step */
     api_outbuf out;             /* a stream's bytes not yet handed to the server */
     int done;                   /* a stream's final event is formatted */
 } drawing;
@@ -283,12 +279,7 @@ static drawing *drawing_new(api_app *app, model_entry *m, session *s, const draw
     else
         hw_params_default(&d->o.p);
     d->finish = GEN_RUNNING;
-    d->ws = model_step_ws_new(&m->m.cfg, 1);
-    d->y = malloc((size_t)m->m.cfg.outputs * sizeof *d->y);
-    if (!d->ws || !d->y ||
-        (!s && model_state_init(&d->own_state, &m->m.cfg, 1, NULL) != HYPER_OK)) {
-        model_step_ws_free(d->ws);
-        free(d->y);
+    if (!s && model_state_init(&d->own_state, &m->m.cfg, 1, NULL) != HYPER_OK) {
         free(d);
         return NULL;
     }
@@ -306,12 +297,36 @@ static drawing *drawing_new(api_app *app, model_entry *m, session *s, const draw
     return d;
 }
 
-/* Gives the held session back, counting the points its state read; the drawing must not
- * touch state, pen or generator afterwards.  Idempotent. */
+/* Hands the drawing to the model's scheduler: the prime (scored when score), then
+ * max_points points (0: the prime only).  -1 when it cannot (out of memory, stopping). */
+static int submit(drawing *d, int32_t max_points, int score)
+{
+    const pen_spec spec = {.prime = d->prime, .nprime = d->nprime, .score = score, .max_points = max_points,
+                           .bias = d->o.p.bias, .temperature = d->o.p.temperature, .hyper = d->o.hyper};
+    d->g = pengen_submit(d->m->sched, &d->m->m, &d->m->strokes, d->state, d->pen, d->rng, &spec);
+    return d->g ? 0 : -1;
+}
+
+/* Waits for the drawing's end, cancelling it if the client goes away. */
+static void wait_or_cancel(const api_request *req, drawing *d)
+{
+    while (!pen_request_wait_ms(d->g, HW_CHECK_MS))
+        if (req->client_gone && req->client_gone(req->conn))
+            pen_request_cancel(d->g);
+}
+
+/* Gives the held session back, counting the points its state read, once the scheduler is
+ * done with it; the drawing must not touch state, pen or generator afterwards.  Idempotent. */
 static void give_back(drawing *d)
 {
+    if (d->g) {
+        pen_request_cancel(d->g); /* a no-op when it has ended */
+        while (!pen_request_wait_ms(d->g, 1000))
+            ;
+    }
     if (d->s) {
-        session_release(d->app->sessions, d->s, 1, (uint64_t)d->primed + (uint64_t)d->drawn);
+        const uint64_t read = d->g ? (uint64_t)pen_request_primed(d->g) + (uint64_t)pen_request_drawn(d->g) : 0;
+        session_release(d->app->sessions, d->s, 1, read);
         d->s = NULL;
     }
 }
@@ -322,42 +337,11 @@ static void drawing_free(drawing *d)
     if (!d)
         return;
     give_back(d);
+    pen_request_free(d->g);
     model_state_free(&d->own_state);
-    model_step_ws_free(d->ws);
-    free(d->y);
     free(d->prime);
     api_outbuf_free(&d->out);
     free(d);
-}
-
-/* Whether a request answered in one piece should stop: the server is stopping, or the
- * client went away.  Records why in d->finish. */
-static int should_stop(const api_request *req, drawing *d)
-{
-    if (d->app->stopping)
-        d->finish = GEN_SHUTDOWN;
-    else if (req->client_gone && req->client_gone(req->conn))
-        d->finish = GEN_CANCELLED;
-    return d->finish != GEN_RUNNING;
-}
-
-/* Reads the prime up to point `to` into the state; adds the negative log-likelihood of
- * each point under the model (nats, in its normalised units, as training measures it) to
- * *nats when nats is not NULL. */
-static void read_prime(drawing *d, int32_t to, double *nats)
-{
-    const model *m = &d->m->m;
-    const int32_t M = mdn_mixtures(m->cfg.outputs);
-    for (; d->primed < to; d->primed++) {
-        const float *q = d->prime + 3 * (size_t)d->primed;
-        hw_step(m, &d->m->strokes, d->state, d->ws, d->y, d->pen, q, &d->o.p, d->rng, NULL, NULL);
-        if (nats) { /* y is the mixture the model predicted q with */
-            real x[3];
-            strokes_normalise(&d->m->strokes, q, 1.0, x);
-            const float t[3] = {(float)x[0], (float)x[1], (float)x[2]};
-            *nats += mdn_loss(d->y, M, t, NULL, 0);
-        }
-    }
 }
 
 /* Splits n points into strokes at their pen lifts (a last stroke without one counts, as
@@ -426,25 +410,7 @@ oom:
     api_error(rep, 500, "out of memory");
 }
 
-/* What a drawing in one piece hands hw_draw's callback. */
-typedef struct {
-    const api_request *req;
-    drawing *d;
-    double *xy;                 /* (max_points, 2) the pen after each point */
-    int32_t n;
-} plain_run;
-
-static int on_point(const float *pt, double x, double y, void *user)
-{
-    (void)pt;
-    plain_run *r = user;
-    r->xy[2 * r->n] = x;
-    r->xy[2 * r->n + 1] = y;
-    r->n++;
-    return r->n % HW_CHECK_EVERY == 0 && should_stop(r->req, r->d);
-}
-
-/* Primes and draws d in one piece, gives its session back, and fills rep. */
+/* Primes and draws d in one piece on the scheduler, gives its session back, and fills rep. */
 static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
 {
     const size_t max = (size_t)d->o.p.max_points;
@@ -455,21 +421,16 @@ static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
         api_error(rep, 500, "out of memory");
         goto out;
     }
-    plain_run r = {req, d, xy, 0};
-    char err[HYPER_ERRMSG_MAX];
-    int32_t n = 0;
-    hyper_status st = hw_draw(&d->m->m, &d->m->strokes, d->state, d->pen, d->prime, d->nprime,
-                              &d->o.p, d->rng, pts, &n, on_point, &r, act, err);
-    if (st == HYPER_OK || st == HYPER_ERR_CANCELLED)
-        d->primed = d->nprime; /* hw_draw reads the whole prime before it draws */
-    d->drawn = n;
-    if (st != HYPER_OK && st != HYPER_ERR_CANCELLED) {
-        api_error(rep, st == HYPER_ERR_NOMEM ? 500 : 400, "%s", err);
+    if (submit(d, d->o.p.max_points, 0) != 0) {
+        api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
         goto out;
     }
-    if (d->finish == GEN_RUNNING)
-        d->finish = GEN_LENGTH;
-    reply_drawing(d, pts, xy, act, n, rep);
+    wait_or_cancel(req, d);
+    gen_finish fin;
+    const size_t n = pen_request_read(d->g, pts, xy, act, max, 0, &fin);
+    d->finish = pen_request_finish(d->g);
+    give_back(d);
+    reply_drawing(d, pts, xy, act, (int32_t)n, rep);
 out:
     give_back(d);
     free(pts);
@@ -479,37 +440,31 @@ out:
 
 /* ---- streams ---------------------------------------------------------------------------- */
 
-/* Makes a stream's next bytes (none is fine: stream_next calls again): a heartbeat after
- * a batch of a prime that goes on (SSE only), the events of up to HW_STREAM_BATCH points,
- * or the final event.  -1 when out of memory. */
+/* Makes a stream's next bytes (none is fine: stream_next calls again): the events of the
+ * points drawn since the last call (up to HW_STREAM_BATCH), a heartbeat while none come
+ * (SSE only: a long prime, so that a client gone is noticed at this write), or the final
+ * event.  -1 when out of memory. */
 static int stream_fill(drawing *d)
 {
-    if (d->finish == GEN_RUNNING && d->app->stopping)
-        d->finish = GEN_SHUTDOWN;
-    if (d->finish == GEN_RUNNING && d->primed < d->nprime) {
-        const int32_t left = d->nprime - d->primed;
-        read_prime(d, d->primed + (left < HW_PRIME_BATCH ? left : HW_PRIME_BATCH), NULL);
-        /* a long prime: an SSE comment, so that a client gone is noticed at this write */
-        return d->primed == d->nprime ? 0 : api_outbuf_heartbeat(&d->out);
+    float pts[3 * HW_STREAM_BATCH], act[4 * HW_STREAM_BATCH];
+    double xy[2 * HW_STREAM_BATCH];
+    gen_finish fin = GEN_RUNNING;
+    const size_t n = pen_request_read(d->g, pts, xy, d->o.hyper ? act : NULL, HW_STREAM_BATCH, HW_STREAM_WAIT_MS, &fin);
+    for (size_t k = 0; k < n; k++) {
+        const float *pt = pts + 3 * k;
+        json_t *ev = json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(xy[2 * k]), "y", hundredths(xy[2 * k + 1]),
+                               "dx", hundredths(pt[0]), "dy", hundredths(pt[1]), "eos", pt[2] > 0.5f);
+        if (ev && d->o.hyper)
+            json_object_set_new(ev, "hyper", api_hyper_json(act + 4 * k));
+        if (api_outbuf_event(&d->out, NULL, ev) != 0)
+            return -1;
+        d->drawn++;
     }
-    if (d->finish == GEN_RUNNING && d->drawn < d->o.p.max_points) {
-        for (int k = 0; k < HW_STREAM_BATCH && d->drawn < d->o.p.max_points; k++) {
-            float pt[3], act[4];
-            hw_step(&d->m->m, &d->m->strokes, d->state, d->ws, d->y, d->pen, NULL, &d->o.p,
-                    d->rng, pt, d->o.hyper ? act : NULL);
-            d->drawn++;
-            json_t *ev = json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(d->pen->x),
-                                   "y", hundredths(d->pen->y), "dx", hundredths(pt[0]),
-                                   "dy", hundredths(pt[1]), "eos", pt[2] > 0.5f);
-            if (ev && d->o.hyper)
-                json_object_set_new(ev, "hyper", api_hyper_json(act));
-            if (api_outbuf_event(&d->out, NULL, ev) != 0)
-                return -1;
-        }
+    if (n > 0)
         return 0;
-    }
-    if (d->finish == GEN_RUNNING)
-        d->finish = GEN_LENGTH;
+    if (fin == GEN_RUNNING)
+        return api_outbuf_heartbeat(&d->out);
+    d->finish = fin;
     give_back(d); /* before the final event: a client that has read it may use the session */
     d->done = 1;
     return api_outbuf_event(&d->out, NULL, json_pack("{s:b, s:i, s:o, s:s, s:s}", "done", 1, "points", d->drawn,
@@ -522,9 +477,11 @@ static int stream_fill(drawing *d)
 static ssize_t stream_next(void *ctx, char *buf, size_t max)
 {
     drawing *d = ctx;
-    while (api_outbuf_empty(&d->out)) {
+    if (api_outbuf_empty(&d->out)) {
         if (d->done || stream_fill(d) != 0)
             return -1;
+        if (api_outbuf_empty(&d->out))
+            return 0;
     }
     return (ssize_t)api_outbuf_take(&d->out, buf, max);
 }
@@ -534,9 +491,14 @@ static void stream_release(void *ctx)
     drawing_free(ctx);
 }
 
-/* Hands d (and the session it holds) to a streamed reply. */
+/* Hands d (and the session it holds) to a streamed reply, its drawing submitted. */
 static void start_stream(drawing *d, api_reply *rep)
 {
+    if (submit(d, d->o.p.max_points, 0) != 0) {
+        api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
+        drawing_free(d);
+        return;
+    }
     d->out.ndjson = d->o.ndjson;
     rep->status = 200;
     rep->streaming = 1;
@@ -669,12 +631,14 @@ void api_handwriting_session_feed(const api_request *req, api_reply *rep)
     d->prime = ln.pts;
     d->nprime = ln.n;
     ln.pts = NULL;
-    double nats = 0;
-    while (d->primed < d->nprime && !should_stop(req, d)) {
-        const int32_t left = d->nprime - d->primed;
-        read_prime(d, d->primed + (left < HW_CHECK_EVERY ? left : HW_CHECK_EVERY), &nats);
+    if (submit(d, 0, 1) != 0) {
+        api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
+        goto out;
     }
-    const int32_t fed = d->primed;
+    wait_or_cancel(req, d);
+    d->finish = pen_request_finish(d->g);
+    const int32_t fed = pen_request_primed(d->g);
+    const double nats = pen_request_nats(d->g);
     give_back(d);
     if (d->finish == GEN_SHUTDOWN) {
         api_error(rep, 503, "the server is shutting down (%d of %d points were fed)", fed,

@@ -5,7 +5,7 @@
  * of a handwriting model are handwriting.c's.
  *
  * include_hyper on generate (hyper cells): each generated character's hyper activity
- * (scheduler.h gen_request_hyper) as "hyper" in the reply or in each text event, one per
+ * (textgen.h gen_request_hyper) as "hyper" in the reply or in each text event, one per
  * character; with "format": "svg" the reply is the text coloured by it (activity.h).
  */
 #include <math.h>
@@ -17,7 +17,7 @@
 
 #include "activity.h"
 #include "api.h"
-#include "scheduler.h"
+#include "textgen.h"
 
 #define GENERATE_DEFAULT_CHARS 200
 #define STREAM_WAIT_MS 250
@@ -271,7 +271,7 @@ void api_sessions_feed(const api_request *req, api_reply *rep)
         goto out;
     gen_spec spec = {.generate = 0, .input = ids, .n_input = n};
     sampler_params_default(&spec.sp);
-    gen_request *g = scheduler_submit(s->model->sched, s, &spec);
+    gen_request *g = textgen_submit(s->model->sched, s, &spec);
     if (!g) {
         api_error(rep, 503, "the server is shutting down");
         goto out;
@@ -482,7 +482,7 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
     spec.has_seed = has_seed;
     spec.seed = seed;
     spec.hyper = hyper;
-    gen_request *g = scheduler_submit(s->model->sched, s, &spec);
+    gen_request *g = textgen_submit(s->model->sched, s, &spec);
     if (!g) {
         api_error(rep, 503, "the server is shutting down");
         goto out;

@@ -35,24 +35,11 @@ void hw_pen_start(hw_pen *pen)
 
 int hw_model_ok(const model_config *cfg) { return cfg->inputs == 3 && mdn_mixtures(cfg->outputs) > 0; }
 
-void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_ws *ws,
-             real *y, hw_pen *pen, const float *given, const hw_params *p, hyper_rng *rng,
-             float *pt, float *act)
+void hw_input(const stroke_stats *st, const hw_pen *pen, real *x) { strokes_normalise(st, pen->last, 1.0, x); }
+
+void hw_advance(const model *m, const stroke_stats *st, const real *y, hw_pen *pen, const float *given,
+                const hw_params *p, hyper_rng *rng, float *pt)
 {
-    real x[3];
-    strokes_normalise(st, pen->last, 1.0, x);
-    const int hyper = act && cell_is_hyper((cell_kind)m->cfg.cell);
-    real before[MODEL_MAX_HYPER_UNITS];
-    if (hyper)
-        memcpy(before, s->hh[0], (size_t)m->cfg.hyper_units * sizeof(real));
-    model_step(m, s, ws, 1, NULL, x, y);
-    if (act) {
-        real a[4] = {0, 0, 0, 0};
-        if (hyper)
-            model_hyper_activity(m, 0, before, s->hh[0], a);
-        for (int g = 0; g < 4; g++)
-            act[g] = (float)a[g];
-    }
     float q[3];
     if (given) {
         q[0] = given[0];
@@ -78,6 +65,27 @@ void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_
         pt[1] = q[1];
         pt[2] = q[2];
     }
+}
+
+void hw_step(const model *m, const stroke_stats *st, model_state *s, model_step_ws *ws,
+             real *y, hw_pen *pen, const float *given, const hw_params *p, hyper_rng *rng,
+             float *pt, float *act)
+{
+    real x[3];
+    hw_input(st, pen, x);
+    const int hyper = act && cell_is_hyper((cell_kind)m->cfg.cell);
+    real before[MODEL_MAX_HYPER_UNITS];
+    if (hyper)
+        memcpy(before, s->hh[0], (size_t)m->cfg.hyper_units * sizeof(real));
+    model_step(m, s, ws, 1, NULL, x, y);
+    if (act) {
+        real a[4] = {0, 0, 0, 0};
+        if (hyper)
+            model_hyper_activity(m, 0, before, s->hh[0], a);
+        for (int g = 0; g < 4; g++)
+            act[g] = (float)a[g];
+    }
+    hw_advance(m, st, y, pen, given, p, rng, pt);
 }
 
 hyper_status hw_draw(const model *m, const stroke_stats *st, model_state *s, hw_pen *pen,

@@ -40,6 +40,15 @@ void hw_pen_start(hw_pen *pen);
 /* 1 when m can draw (3 inputs, a mixture-density head). */
 int hw_model_ok(const model_config *cfg);
 
+/* The two halves of a step, for callers that run the model step themselves (the
+ * scheduler, batched): the model's input for the pen's last point (x: 3 reals,
+ * normalised), and, given the step's output y, the caller's point (given != NULL:
+ * priming) or a point drawn from y with params p and rng made the pen's new last point,
+ * the pen moved; pt (may be NULL) receives it. */
+void hw_input(const stroke_stats *st, const hw_pen *pen, real *x);
+void hw_advance(const model *m, const stroke_stats *st, const real *y, hw_pen *pen, const float *given,
+                const hw_params *p, hyper_rng *rng, float *pt);
+
 /* One step of drawing: the model reads pen->last (advancing state s, batch 1, through ws)
  * and its output is written to y (outputs of the model).  Then either the caller's point
  * (given != NULL: priming) or a point drawn from y with params p and rng becomes the new

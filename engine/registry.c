@@ -134,7 +134,7 @@ static hyper_status load_file(registry *r, const char *path, char *err)
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->path, sizeof e->path, "%s", path);
     e->params = model_param_count(&e->m.cfg);
-    e->sched = scheduler_start(e, r->max_batch);
+    e->sched = scheduler_start(&e->m, r->max_batch);
     if (!e->sched) {
         entry_free(e);
         return hyper_fail(err, HYPER_ERR_NOMEM, "%s: cannot start its scheduler", path);

@@ -1,14 +1,14 @@
 /*
- * scheduler.h — one thread per model that steps all of that model's active requests
- * together: every step gathers their states into one batch, runs one batched step (matrix
- * products over the batch), samples each request's next character with its session's own
- * random generator, and hands the text to whoever waits on the request.  Requests join
- * and leave between steps.
+ * scheduler.h — one thread per model that steps all of that model's active streams
+ * together: every step asks each stream for its next input, gathers their states into one
+ * batch, runs one batched model_step (matrix products over the batch), and hands each
+ * stream its row of the output.  Streams join and leave between steps.
  *
- * A request is either a generation (optional prompt, then up to max_chars characters) or a
- * feed (advance over a text, scoring it in bits per character).  When it ends the session's
- * state holds everything it read and produced: a sampled character is always consumed
- * before the request finishes, even when cancelled.
+ * The scheduler knows no model kind by name.  What a stream reads and what it makes of
+ * its output is its kind's: a stream_ops table (textgen.h: characters of a language
+ * model; pengen.h: points of a handwriting model).  Each stream samples with its own
+ * generator and the step's arithmetic does not depend on the batch (kernels.h), so what a
+ * stream produces never depends on who else is served.
  */
 #ifndef HYPER_SCHEDULER_H
 #define HYPER_SCHEDULER_H
@@ -17,17 +17,13 @@
 #include <stdatomic.h>
 
 #include "common.h"
-#include "registry.h"
-#include "sampler.h"
-#include "session.h"
+#include "model.h"
 
 #define SCHED_MAX_BATCH 128
-#define GEN_MAX_STOPS 8
-#define GEN_MAX_STOP_BYTES 256
 
 typedef enum {
     GEN_RUNNING = 0,
-    GEN_LENGTH,     /* max_chars produced, or the whole text fed */
+    GEN_LENGTH,     /* everything asked for was produced, or the whole input read */
     GEN_STOP,       /* a stop string was produced */
     GEN_CANCELLED,  /* the client went away or asked */
     GEN_SHUTDOWN,   /* the server is stopping */
@@ -35,76 +31,76 @@ typedef enum {
 
 const char *gen_finish_str(gen_finish f);
 
-typedef struct gen_request gen_request;
+typedef struct sched_req sched_req;
 
+/* What a kind of stream does at each step; every call is on the scheduler's thread. */
 typedef struct {
-    int generate;               /* 1 generate, 0 feed */
-    const int32_t *input;       /* ids to read first (copied) */
-    size_t n_input;
-    int64_t max_chars;          /* generate only */
-    sampler_params sp;
-    int has_seed;
-    uint64_t seed;              /* reseeds the session's generator when has_seed */
-    const char *stop[GEN_MAX_STOPS]; /* copied */
-    int nstop;
-    int hyper;                  /* generate only: record each generated character's hyper
-                                 * activity (model_hyper_activity, layer 0); hyper cells only */
-} gen_spec;
+    const char *name;
+    /* The stream joins the batch (e.g. it computes the output of its state as it is). */
+    void (*admit)(sched_req *r, const model *m);
+    /* Its next input: *id for one-hot models (cfg.inputs == 0), else x (cfg.inputs reals).
+     * 0 when it has nothing more to read, and it leaves.  It may set r->act to have this
+     * step's hyper activity handed to output, and r->emitted when it produced something
+     * (counted in the statistics).  scratch: sampler_scratch_size(outputs) bytes. */
+    int (*input)(sched_req *r, const model *m, int32_t *id, real *x, void *scratch);
+    /* After the step: its row of the output (cfg.outputs reals) and, when it asked, the
+     * hyper activity of the step (4 reals, gates i g f o; NULL otherwise). */
+    void (*output)(sched_req *r, const model *m, const real *out, const real *act);
+    /* It leaves with finish f (never GEN_RUNNING): last words, under r->mu, just before
+     * r->ended is set and its waiters are woken (may be NULL).  The scheduler does not
+     * touch r afterwards. */
+    void (*retire)(sched_req *r, gen_finish f);
+} stream_ops;
 
-typedef struct {
-    double queued_ms, prompt_ms, generate_ms, total_ms;
-    double first_char_ms;       /* from submission to the first character */
+/* The part of a stream the scheduler reads and writes; a kind's request embeds it first. */
+struct sched_req {
+    sched_req *next;            /* in the scheduler's queue */
+    const stream_ops *ops;
+    model_state *state;         /* stream 0 of it is the stream's state, owned by the submitter */
+    gen_finish want;            /* GEN_RUNNING until the stream must end (its ops may set it) */
+    atomic_int cancel;          /* set by anyone: end with GEN_CANCELLED at the next step */
+    int act;                    /* this step's activity wanted (set by input) */
+    int emitted;                /* this step produced an output (set by input or output) */
+    int stepped;                /* took part in the current step */
     int64_t steps;
-} gen_timings;
+    double t_submit, t_admit, t_end; /* monotonic ms */
+    /* the output side: a kind's output and retire write under mu and broadcast cv */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ended;                  /* under mu */
+    gen_finish finish;          /* valid once ended */
+};
+
+/* A stream of kind ops on stream 0 of state, and its end. */
+void sched_req_init(sched_req *r, const stream_ops *ops, model_state *state);
+void sched_req_destroy(sched_req *r);
+/* Waits for the end; up to timeout_ms (1 when it has ended). */
+void sched_req_wait(sched_req *r);
+int sched_req_wait_ms(sched_req *r, int timeout_ms);
+/* With r->mu held: waits up to timeout_ms (−1 forever, 0 not at all) until more(r) says
+ * there is new output for a reader, or the stream has ended. */
+void sched_req_wait_locked(sched_req *r, int (*more)(const sched_req *), int timeout_ms);
+/* Asks it to end with GEN_CANCELLED at the next step (a no-op once it has ended). */
+void sched_req_cancel(sched_req *r);
 
 typedef struct scheduler scheduler;
 
-/* Starts the thread of model e, stepping at most max_batch requests together (clamped to
+/* Starts the thread of model m, stepping at most max_batch streams at a time (clamped to
  * 1..SCHED_MAX_BATCH).  NULL when it cannot. */
-scheduler *scheduler_start(model_entry *e, int max_batch);
-/* Ends every running request with GEN_SHUTDOWN after its current step, then the thread;
- * later submissions return NULL.  Idempotent.  Only one thread may call it. */
+scheduler *scheduler_start(const model *m, int max_batch);
+/* Ends every running stream with GEN_SHUTDOWN after its current step, then the thread;
+ * later submissions are refused.  Idempotent.  Only one thread may call it. */
 void scheduler_stop(scheduler *s);
 /* Stops (if needed) and frees. */
 void scheduler_free(scheduler *s);
+/* Queues r (its ops and state set; the rest zero); -1 when the scheduler is stopping. */
+int scheduler_enqueue(scheduler *s, sched_req *r);
 
-/* Submits a request on session se, which the caller holds (busy) until the request ends.
- * Returns a new request (the caller must gen_request_free it) or NULL when out of memory
- * or stopping. */
-gen_request *scheduler_submit(scheduler *s, session *se, const gen_spec *spec);
-
-/* Waits up to timeout_ms (−1 forever) for text or the end; copies at most max bytes of
- * new text (whole UTF-8 characters) into buf and returns the byte count; *finished is set
- * to the finish reason once the request has ended and all its text has been read. */
-size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
-                        gen_finish *finished);
-/* Waits for the end. */
-void gen_request_wait(gen_request *r);
-/* Waits up to timeout_ms; 1 when the request has ended. */
-int gen_request_wait_ms(gen_request *r, int timeout_ms);
-/* Asks the request to end with GEN_CANCELLED at the next step. */
-void gen_request_cancel(gen_request *r);
-/* Results, valid once ended. */
-gen_finish gen_request_finish(gen_request *r);
-int64_t gen_request_chars(gen_request *r);       /* characters generated */
-int64_t gen_request_fed(gen_request *r);         /* characters read from the input */
-double gen_request_bits(gen_request *r);         /* Σ −log2 p over the characters fed */
-int64_t gen_request_consumed(gen_request *r);    /* characters the session's state read */
-gen_timings gen_request_timings(gen_request *r);
-/* The whole text produced (borrowed, NUL-terminated, valid until free). */
-const char *gen_request_text(gen_request *r, size_t *len);
-/* The hyper activity (4 per character: gates i, g, f, o) of generated characters first ..
- * first + n − 1 (counted from 0 in the request's text), for a request submitted with
- * spec.hyper: copied into out (n, 4); returns how many characters were copied (fewer when
- * they are not there yet, 0 for a request without activity).  Every character a reader
- * has seen through gen_request_read or gen_request_text has its activity. */
-size_t gen_request_hyper(gen_request *r, size_t first, size_t n, float *out);
-/* Cancels if still running, waits for the end, frees. */
-void gen_request_free(gen_request *r);
+double sched_now_ms(void);
 
 /* Statistics for /metrics. */
 typedef struct {
-    uint64_t steps, chars, batch_rows;
+    uint64_t steps, chars, batch_rows; /* chars: outputs produced (characters, points) */
     uint64_t batch_hist[8];     /* batch sizes ≤ 1, 2, 4, 8, 16, 32, 64, 128 */
     uint64_t step_us_hist[10];  /* step time ≤ 100, 250, 500 µs, 1, 2.5, 5, 10, 25, 50 ms, +Inf */
     double step_us_sum;
