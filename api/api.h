@@ -67,17 +67,37 @@ typedef struct {
 } api_request;
 
 /* A streamed body.  next() writes up to max bytes into buf and returns the count, 0 when
- * nothing is ready yet (it waits a little before saying so; it is called again), or -1 at
- * the end.  release() is called exactly once, when the response is over or the client has
- * gone, and must cancel whatever still runs. */
+ * nothing is ready yet, or -1 at the end; it never waits (it runs on the server's event
+ * thread).  After a 0 the server calls it again when notify's wake-up comes, or at its
+ * next tick (a quarter of a second) when the stream has no notify or the wake-up is late:
+ * a stream may use those calls for heartbeats.  notify(ctx, fn, arg) (may be NULL) asks
+ * for fn(arg) once, from any thread, when next() may have more.  release() is called
+ * exactly once, when the response is over or the client has gone, and must cancel
+ * whatever still runs; no wake-up may come after it returns. */
 typedef struct {
     void *ctx;
     ssize_t (*next)(void *ctx, char *buf, size_t max);
     void (*release)(void *ctx);
     const char *content_type;
+    void (*notify)(void *ctx, void (*fn)(void *arg), void *arg);
 } api_stream;
 
+typedef struct api_reply api_reply;
+
+/* A reply made later, once work handed to a model's scheduler has ended: the handler fills
+ * this (api_defer) and returns at once, and no thread waits meanwhile.  notify(ctx, fn,
+ * arg) asks for fn(arg) once, from any thread (at once when it has ended already);
+ * complete(ctx, rep) then fills the reply and frees ctx; cancel(ctx), from any thread
+ * before that, says the client has gone (the work should end early; complete still
+ * follows). */
 typedef struct {
+    void *ctx;
+    void (*notify)(void *ctx, void (*fn)(void *arg), void *arg);
+    void (*complete)(void *ctx, api_reply *rep);
+    void (*cancel)(void *ctx);
+} api_later;
+
+struct api_reply {
     int status;
     json_t *json;                 /* owned (stolen from the handler) */
     char *body;                   /* owned raw body, or NULL */
@@ -86,7 +106,8 @@ typedef struct {
     int streaming;
     api_stream stream;
     char allow[64];               /* Allow header for 405 ("" = none) */
-} api_reply;
+    api_later later;              /* later.complete != NULL: the reply comes later */
+};
 
 typedef void (*api_handler)(const api_request *req, api_reply *rep);
 
@@ -112,6 +133,8 @@ typedef struct {
     const char *name;             /* for metrics: "sessions.generate" */
     int public;                   /* 1: no API key needed */
     api_upload_handler upload;    /* non-NULL: the body is streamed to it (handler unused) */
+    int quick;                    /* 1: answered on the event thread (no disk, no waiting);
+                                   * every other handler runs on a worker thread */
 } api_route;
 
 extern const api_route api_routes[];

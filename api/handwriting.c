@@ -26,8 +26,7 @@
 #include "pengen.h"
 
 #define HW_STREAM_BATCH 16      /* points formatted per call of a stream's next(), at most */
-#define HW_STREAM_WAIT_MS 250   /* a stream waits this long for points before a heartbeat */
-#define HW_CHECK_MS 50          /* a plain request looks for a departed client this often */
+#define HW_STREAM_WAIT_MS 250   /* a stream quiet this long gets a heartbeat */
 #define HW_REAL_DIGITS API_REAL_DIGITS /* significant digits written: hundredths below 1e8 */
 #define HW_SEED_MASK ((UINT64_C(1) << 53) - 1) /* a random seed stays exact in JavaScript */
 #define HW_FORMAT_MAX 16        /* bytes of "format" */
@@ -60,6 +59,7 @@ typedef struct {
     int32_t drawn;              /* points a stream has formatted */
     gen_finish finish;
     api_outbuf out;             /* a stream's bytes not yet handed to the server */
+    double last_write;          /* now_ms() of a stream's last bytes formatted */
     int done;                   /* a stream's final event is formatted */
 } drawing;
 
@@ -307,12 +307,17 @@ static int submit(drawing *d, int32_t max_points, int score)
     return d->g ? 0 : -1;
 }
 
-/* Waits for the drawing's end, cancelling it if the client goes away. */
-static void wait_or_cancel(const api_request *req, drawing *d)
+/* A reply in one piece is made once the drawing has ended (api_later). */
+static void later_notify(void *ctx, void (*fn)(void *arg), void *arg)
 {
-    while (!pen_request_wait_ms(d->g, HW_CHECK_MS))
-        if (req->client_gone && req->client_gone(req->conn))
-            pen_request_cancel(d->g);
+    drawing *d = ctx;
+    pen_request_notify_end(d->g, fn, arg);
+}
+
+static void later_cancel(void *ctx)
+{
+    drawing *d = ctx;
+    pen_request_cancel(d->g);
 }
 
 /* Gives the held session back, counting the points its state read, once the scheduler is
@@ -410,32 +415,40 @@ oom:
     api_error(rep, 500, "out of memory");
 }
 
-/* Primes and draws d in one piece on the scheduler, gives its session back, and fills rep. */
-static void draw_plain(const api_request *req, drawing *d, api_reply *rep)
+/* The reply of a drawing in one piece, once it has ended: gives its session back, fills
+ * rep, frees d. */
+static void draw_complete(void *ctx, api_reply *rep)
 {
+    drawing *d = ctx;
     const size_t max = (size_t)d->o.p.max_points;
     float *pts = malloc(max * 3 * sizeof *pts);
     double *xy = malloc(max * 2 * sizeof *xy);
     float *act = d->o.hyper ? malloc(max * 4 * sizeof *act) : NULL;
     if (!pts || !xy || (d->o.hyper && !act)) {
         api_error(rep, 500, "out of memory");
-        goto out;
+    } else {
+        gen_finish fin;
+        const size_t n = pen_request_read(d->g, pts, xy, act, max, 0, &fin);
+        d->finish = pen_request_finish(d->g);
+        give_back(d);
+        reply_drawing(d, pts, xy, act, (int32_t)n, rep);
     }
-    if (submit(d, d->o.p.max_points, 0) != 0) {
-        api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
-        goto out;
-    }
-    wait_or_cancel(req, d);
-    gen_finish fin;
-    const size_t n = pen_request_read(d->g, pts, xy, act, max, 0, &fin);
-    d->finish = pen_request_finish(d->g);
-    give_back(d);
-    reply_drawing(d, pts, xy, act, (int32_t)n, rep);
-out:
-    give_back(d);
     free(pts);
     free(xy);
     free(act);
+    drawing_free(d);
+}
+
+/* Primes and draws d in one piece on the scheduler: the reply comes when it has ended
+ * (draw_complete, which frees d).  Returns 1 when d was handed over, 0 with rep filled. */
+static int draw_plain(drawing *d, api_reply *rep)
+{
+    if (submit(d, d->o.p.max_points, 0) != 0) {
+        api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
+        return 0;
+    }
+    rep->later = (api_later){d, later_notify, draw_complete, later_cancel};
+    return 1;
 }
 
 /* ---- streams ---------------------------------------------------------------------------- */
@@ -449,7 +462,7 @@ static int stream_fill(drawing *d)
     float pts[3 * HW_STREAM_BATCH], act[4 * HW_STREAM_BATCH];
     double xy[2 * HW_STREAM_BATCH];
     gen_finish fin = GEN_RUNNING;
-    const size_t n = pen_request_read(d->g, pts, xy, d->o.hyper ? act : NULL, HW_STREAM_BATCH, HW_STREAM_WAIT_MS, &fin);
+    const size_t n = pen_request_read(d->g, pts, xy, d->o.hyper ? act : NULL, HW_STREAM_BATCH, 0, &fin);
     for (size_t k = 0; k < n; k++) {
         const float *pt = pts + 3 * k;
         json_t *ev = json_pack("{s:f, s:f, s:f, s:f, s:b}", "x", hundredths(xy[2 * k]), "y", hundredths(xy[2 * k + 1]),
@@ -462,8 +475,8 @@ static int stream_fill(drawing *d)
     }
     if (n > 0)
         return 0;
-    if (fin == GEN_RUNNING)
-        return api_outbuf_heartbeat(&d->out);
+    if (fin == GEN_RUNNING) /* nothing yet (a long prime): now and then a heartbeat */
+        return (double)now_ms() - d->last_write >= HW_STREAM_WAIT_MS ? api_outbuf_heartbeat(&d->out) : 0;
     d->finish = fin;
     give_back(d); /* before the final event: a client that has read it may use the session */
     d->done = 1;
@@ -483,12 +496,22 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
         if (api_outbuf_empty(&d->out))
             return 0;
     }
+    d->last_write = (double)now_ms();
     return (ssize_t)api_outbuf_take(&d->out, buf, max);
+}
+
+static void stream_notify(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    drawing *d = ctx;
+    pen_request_notify(d->g, fn, arg);
 }
 
 static void stream_release(void *ctx)
 {
-    drawing_free(ctx);
+    drawing *d = ctx;
+    if (d->g)
+        pen_request_notify(d->g, NULL, NULL);
+    drawing_free(d);
 }
 
 /* Hands d (and the session it holds) to a streamed reply, its drawing submitted. */
@@ -500,10 +523,11 @@ static void start_stream(drawing *d, api_reply *rep)
         return;
     }
     d->out.ndjson = d->o.ndjson;
+    d->last_write = (double)now_ms();
     rep->status = 200;
     rep->streaming = 1;
     rep->stream = (api_stream){d, stream_next, stream_release,
-                               d->o.ndjson ? "application/x-ndjson" : "text/event-stream"};
+                               d->o.ndjson ? "application/x-ndjson" : "text/event-stream", stream_notify};
 }
 
 /* ---- endpoints -------------------------------------------------------------------------- */
@@ -544,7 +568,8 @@ void api_handwriting_sample(const api_request *req, api_reply *rep)
         d = NULL;
         goto out;
     }
-    draw_plain(req, d, rep);
+    if (draw_plain(d, rep))
+        d = NULL;
 out:
     drawing_free(d);
     free(ln.pts);
@@ -591,12 +616,28 @@ void api_handwriting_session_generate(const api_request *req, api_reply *rep)
         d = NULL;
         goto out;
     }
-    draw_plain(req, d, rep);
+    if (draw_plain(d, rep))
+        d = NULL;
 out:
     if (s)
         session_release(req->app->sessions, s, 1, 0);
     drawing_free(d);
     json_decref(body);
+}
+
+static void feed_complete(void *ctx, api_reply *rep)
+{
+    drawing *d = ctx;
+    d->finish = pen_request_finish(d->g);
+    const int32_t fed = pen_request_primed(d->g);
+    const double nats = pen_request_nats(d->g);
+    give_back(d);
+    if (d->finish == GEN_SHUTDOWN)
+        api_error(rep, 503, "the server is shutting down (%d of %d points were fed)", fed, d->nprime);
+    else
+        reply_json(rep, json_pack("{s:i, s:o}", "points", fed, "nats_per_point",
+                                  fed > 0 ? json_real(nats / fed) : json_null()));
+    drawing_free(d);
 }
 
 void api_handwriting_session_feed(const api_request *req, api_reply *rep)
@@ -635,18 +676,8 @@ void api_handwriting_session_feed(const api_request *req, api_reply *rep)
         api_error(rep, d->app->stopping ? 503 : 500, d->app->stopping ? "the server is shutting down" : "out of memory");
         goto out;
     }
-    wait_or_cancel(req, d);
-    d->finish = pen_request_finish(d->g);
-    const int32_t fed = pen_request_primed(d->g);
-    const double nats = pen_request_nats(d->g);
-    give_back(d);
-    if (d->finish == GEN_SHUTDOWN) {
-        api_error(rep, 503, "the server is shutting down (%d of %d points were fed)", fed,
-                  d->nprime);
-        goto out;
-    }
-    reply_json(rep, json_pack("{s:i, s:o}", "points", fed, "nats_per_point",
-                              fed > 0 ? json_real(nats / fed) : json_null()));
+    rep->later = (api_later){d, later_notify, feed_complete, later_cancel};
+    d = NULL;
 out:
     if (s)
         session_release(req->app->sessions, s, 1, 0);

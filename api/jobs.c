@@ -15,7 +15,7 @@
 #include "strbuf.h"
 
 #define EVENTS_BATCH 64           /* history points copied per wake-up */
-#define EVENTS_WAIT_MS 500        /* how long a stream waits before a heartbeat */
+#define EVENTS_WAIT_MS 500        /* a stream quiet this long gets a heartbeat */
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
@@ -179,6 +179,7 @@ typedef struct {
     char id[JOB_ID_LEN + 1];
     size_t next;                  /* the next history index to send (event id = index + 1) */
     int done;
+    double last_write;            /* now_ms() of the last event or heartbeat */
     api_outbuf out;
 } events_stream;
 
@@ -201,6 +202,8 @@ static ssize_t events_next(void *ctx, char *buf, size_t max)
                 return -1;
         }
         es->next += got;
+        if (got > 0)
+            es->last_write = (double)now_ms();
         if (got == 0 && es->app->stopping) { /* the job goes on after the restart */
             if (api_outbuf_event(&es->out, NULL, json_pack("{s:b, s:s}", "done", 0, "finish_reason", "shutdown")) != 0)
                 return -1;
@@ -215,11 +218,12 @@ static ssize_t events_next(void *ctx, char *buf, size_t max)
                 if (api_outbuf_event(&es->out, NULL, o) != 0)
                     return -1;
                 es->done = 1;
-            } else if (job_wait(es->runner, es->id, es->next, EVENTS_WAIT_MS) == 0) {
+            } else if ((double)now_ms() - es->last_write >= EVENTS_WAIT_MS) {
                 if (api_outbuf_heartbeat(&es->out) != 0) /* the client may have gone */
                     return -1;
                 if (es->client_gone && es->client_gone(es->conn))
                     return -1;
+                es->last_write = (double)now_ms();
             }
             if (api_outbuf_empty(&es->out))
                 return 0;
@@ -266,11 +270,13 @@ void api_jobs_events(const api_request *req, api_reply *rep)
     es->conn = req->conn;
     snprintf(es->id, sizeof es->id, "%s", info.id);
     es->next = (size_t)from;
+    es->last_write = (double)now_ms();
     es->out.ndjson = req->accept && strstr(req->accept, "application/x-ndjson") != NULL;
     rep->status = 200;
     rep->streaming = 1;
     rep->stream = (api_stream){es, events_next, events_release,
-                               es->out.ndjson ? "application/x-ndjson" : "text/event-stream"};
+                               es->out.ndjson ? "application/x-ndjson" : "text/event-stream",
+                               NULL /* job events: looked at every tick */};
 }
 
 /* ---- the loss curves ------------------------------------------------------------------- */

@@ -20,7 +20,7 @@
 #include "textgen.h"
 
 #define GENERATE_DEFAULT_CHARS 200
-#define STREAM_WAIT_MS 250
+#define STREAM_WAIT_MS 250      /* a stream quiet this long gets a heartbeat */
 #define LIST_DEFAULT 100
 #define GENERATE_FORMAT_MAX 16  /* bytes of "format" */
 
@@ -46,13 +46,52 @@ static json_t *session_json(session_store *st, const session *s)
     return meta_json(&m);
 }
 
-/* Waits for a request that answers in one piece, cancelling it if the client goes away
- * (looked at every 50 ms: a poll of the socket, and a long feed stops soon after). */
-static void wait_or_cancel(const api_request *req, gen_request *g)
+/* A request answered in one piece, once it has ended on the scheduler (api_later): the
+ * session it holds and what its reply needs. */
+typedef struct {
+    gen_request *g;
+    session *s;
+    session_store *store;
+    size_t n_input;             /* a feed's characters */
+    int hyper, svg;             /* a generate's reply */
+} plain_call;
+
+static void plain_notify(void *ctx, void (*fn)(void *arg), void *arg)
 {
-    while (!gen_request_wait_ms(g, 50))
-        if (req->client_gone && req->client_gone(req->conn))
-            gen_request_cancel(g);
+    plain_call *pc = ctx;
+    gen_request_notify_end(pc->g, fn, arg);
+}
+
+static void plain_cancel(void *ctx)
+{
+    plain_call *pc = ctx;
+    gen_request_cancel(pc->g);
+}
+
+/* Gives the session back (counting what its state read) and frees the call. */
+static void plain_free(plain_call *pc)
+{
+    session_release(pc->store, pc->s, 1, (uint64_t)gen_request_consumed(pc->g));
+    gen_request_free(pc->g);
+    free(pc);
+}
+
+/* Defers the reply to complete: the call takes over g and the held session s. */
+static void defer_call(api_reply *rep, const api_request *req, gen_request *g, session *s, plain_call tmpl,
+                       void (*complete)(void *ctx, api_reply *rep))
+{
+    plain_call *pc = malloc(sizeof *pc);
+    if (!pc) {
+        gen_request_free(g);
+        session_release(req->app->sessions, s, 1, 0);
+        api_error(rep, 500, "out of memory");
+        return;
+    }
+    *pc = tmpl;
+    pc->g = g;
+    pc->s = s;
+    pc->store = req->app->sessions;
+    rep->later = (api_later){pc, plain_notify, complete, plain_cancel};
 }
 
 session *api_session_lookup(const api_request *req, api_reply *rep, int acquire)
@@ -245,6 +284,21 @@ static int is_handwriting(const api_request *req)
 
 /* ---- feed ----------------------------------------------------------------------------- */
 
+static void feed_complete(void *ctx, api_reply *rep)
+{
+    plain_call *pc = ctx;
+    gen_request *g = pc->g;
+    const int64_t fed = gen_request_fed(g);
+    const double bits = gen_request_bits(g);
+    if (gen_request_finish(g) == GEN_SHUTDOWN)
+        api_error(rep, 503, "the server is shutting down (%lld of %zu characters were fed)", (long long)fed,
+                  pc->n_input);
+    else
+        api_json(rep, 200, json_pack("{s:I, s:o}", "chars", (json_int_t)fed, "bits_per_char",
+                                     fed > 0 ? json_real(bits / (double)fed) : json_null()));
+    plain_free(pc);
+}
+
 void api_sessions_feed(const api_request *req, api_reply *rep)
 {
     if (is_handwriting(req)) {
@@ -276,21 +330,8 @@ void api_sessions_feed(const api_request *req, api_reply *rep)
         api_error(rep, 503, "the server is shutting down");
         goto out;
     }
-    wait_or_cancel(req, g);
-    int64_t fed = gen_request_fed(g);
-    double bits = gen_request_bits(g);
-    gen_finish fin = gen_request_finish(g);
-    uint64_t consumed = (uint64_t)gen_request_consumed(g);
-    gen_request_free(g);
-    session_release(req->app->sessions, s, 1, consumed);
+    defer_call(rep, req, g, s, (plain_call){.n_input = n}, feed_complete);
     s = NULL;
-    if (fin == GEN_SHUTDOWN) {
-        api_error(rep, 503, "the server is shutting down (%lld of %zu characters were fed)",
-                  (long long)fed, n);
-        goto out;
-    }
-    api_json(rep, 200, json_pack("{s:I, s:o}", "chars", (json_int_t)fed, "bits_per_char",
-                                 fed > 0 ? json_real(bits / (double)fed) : json_null()));
 out:
     if (s)
         session_release(req->app->sessions, s, 1, 0);
@@ -317,6 +358,7 @@ typedef struct {
     int done;                  /* the final event was written */
     int hyper;                 /* each text event carries its characters' activity */
     size_t chars_read;         /* characters of text sent so far */
+    double last_write;         /* now_ms() of the last bytes formatted */
     api_outbuf out;            /* formatted bytes not yet handed to the server */
 } gen_stream;
 
@@ -338,7 +380,7 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
             return -1;
         char text[1024];
         gen_finish fin = GEN_RUNNING;
-        size_t n = gen_request_read(gs->g, text, sizeof text, STREAM_WAIT_MS, &fin);
+        size_t n = gen_request_read(gs->g, text, sizeof text, 0, &fin);
         if (n > 0) {
             json_t *t = json_stringn(text, n);
             json_t *ev = t ? json_pack("{s:o}", "text", t) : NULL;
@@ -363,26 +405,74 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
                 return -1;
             gs->done = 1;
         } else {
-            /* nothing yet (a long prompt): an SSE comment, so a client that went away is
-             * noticed at this write and its generation cancelled */
-            if (api_outbuf_heartbeat(&gs->out) != 0)
+            /* nothing yet (a long prompt): after a while an SSE comment, so a client that
+             * went away is noticed at this write and its generation cancelled */
+            if ((double)now_ms() - gs->last_write >= STREAM_WAIT_MS && api_outbuf_heartbeat(&gs->out) != 0)
                 return -1;
             if (api_outbuf_empty(&gs->out))
                 return 0;
         }
     }
+    gs->last_write = (double)now_ms();
     return (ssize_t)api_outbuf_take(&gs->out, buf, max);
+}
+
+static void stream_notify(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    gen_stream *gs = ctx;
+    gen_request_notify(gs->g, fn, arg);
 }
 
 static void stream_release(void *ctx)
 {
     gen_stream *gs = ctx;
+    gen_request_notify(gs->g, NULL, NULL);
     gen_request_cancel(gs->g); /* a no-op when it already ended */
     gen_request_wait(gs->g);
     stream_give_back(gs);
     gen_request_free(gs->g);
     api_outbuf_free(&gs->out);
     free(gs);
+}
+
+static void generate_complete(void *ctx, api_reply *rep)
+{
+    plain_call *pc = ctx;
+    gen_request *g = pc->g;
+    const int hyper = pc->hyper, svg = pc->svg;
+    size_t len = 0;
+    const char *text = gen_request_text(g, &len);
+    gen_finish fin = gen_request_finish(g);
+    size_t nact = 0;
+    float *act = NULL;
+    if (hyper) {
+        const int64_t chars = gen_request_chars(g); /* at least the characters of text */
+        act = malloc((size_t)(chars > 0 ? chars : 1) * 4 * sizeof *act);
+        if (act)
+            nact = gen_request_hyper(g, 0, (size_t)chars, act);
+    }
+    if (hyper && !act) {
+        api_error(rep, 500, "out of memory");
+    } else if (svg) {
+        char *doc = activity_text_svg(text, len, act, nact);
+        if (!doc) {
+            api_error(rep, 500, "out of memory");
+        } else {
+            rep->status = 200;
+            rep->body = doc;
+            rep->body_len = strlen(doc);
+            rep->content_type = "image/svg+xml";
+        }
+    } else {
+        json_t *j = json_pack("{s:s%, s:s, s:I, s:o}", "text", text, len, "finish_reason",
+                              gen_finish_str(fin), "chars", (json_int_t)gen_request_chars(g),
+                              "timings", timings_json(g));
+        if (j && hyper)
+            json_object_set_new(j, "hyper", api_hyper_array(act, nact));
+        api_json(rep, 200, j);
+    }
+    free(act);
+    plain_free(pc);
 }
 
 static int wants_ndjson(const char *accept)
@@ -499,49 +589,16 @@ void api_sessions_generate(const api_request *req, api_reply *rep)
         gs->store = req->app->sessions;
         gs->hyper = hyper;
         gs->out.ndjson = wants_ndjson(req->accept);
+        gs->last_write = (double)now_ms();
         s = NULL; /* the stream holds the session now */
         rep->status = 200;
         rep->streaming = 1;
         rep->stream = (api_stream){gs, stream_next, stream_release,
-                                   gs->out.ndjson ? "application/x-ndjson" : "text/event-stream"};
+                                   gs->out.ndjson ? "application/x-ndjson" : "text/event-stream", stream_notify};
         goto out;
     }
-    wait_or_cancel(req, g);
-    size_t len = 0;
-    const char *text = gen_request_text(g, &len);
-    gen_finish fin = gen_request_finish(g);
-    size_t nact = 0;
-    float *act = NULL;
-    if (hyper) {
-        const int64_t chars = gen_request_chars(g); /* at least the characters of text */
-        act = malloc((size_t)(chars > 0 ? chars : 1) * 4 * sizeof *act);
-        if (act)
-            nact = gen_request_hyper(g, 0, (size_t)chars, act);
-    }
-    if (hyper && !act) {
-        api_error(rep, 500, "out of memory");
-    } else if (svg) {
-        char *doc = activity_text_svg(text, len, act, nact);
-        if (!doc) {
-            api_error(rep, 500, "out of memory");
-        } else {
-            rep->status = 200;
-            rep->body = doc;
-            rep->body_len = strlen(doc);
-            rep->content_type = "image/svg+xml";
-        }
-    } else {
-        json_t *j = json_pack("{s:s%, s:s, s:I, s:o}", "text", text, len, "finish_reason",
-                              gen_finish_str(fin), "chars", (json_int_t)gen_request_chars(g),
-                              "timings", timings_json(g));
-        if (j && hyper)
-            json_object_set_new(j, "hyper", api_hyper_array(act, nact));
-        api_json(rep, 200, j);
-    }
-    free(act);
-    session_release(req->app->sessions, s, 1, (uint64_t)gen_request_consumed(g));
+    defer_call(rep, req, g, s, (plain_call){.hyper = hyper, .svg = svg}, generate_complete);
     s = NULL;
-    gen_request_free(g);
 out:
     if (s)
         session_release(req->app->sessions, s, 1, 0);

@@ -127,7 +127,7 @@ static void serve(const api_request *req, api_reply *rep, const char *name)
     fs->fd = fd;
     rep->status = 200;
     rep->streaming = 1;
-    rep->stream = (api_stream){fs, file_next, file_release, type};
+    rep->stream = (api_stream){fs, file_next, file_release, type, NULL /* a file always has bytes */};
 }
 
 void api_static_index(const api_request *req, api_reply *rep)

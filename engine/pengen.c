@@ -75,8 +75,13 @@ static void pen_output(sched_req *b, const model *m, const real *y, const real *
         for (int g = 0; g < 4; g++)
             r->act[4 * (size_t)k + g] = act ? (float)act[g] : 0.0f;
     r->drawn = k + 1;
+    void (*fn)(void *);
+    void *arg;
+    sched_req_take_notify(b, &fn, &arg);
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    if (fn)
+        fn(arg);
     b->emitted = 1;
 }
 
@@ -160,6 +165,16 @@ size_t pen_request_read(pen_request *r, float *pts, double *xy, float *act, size
         *finished = b->finish;
     pthread_mutex_unlock(&b->mu);
     return n;
+}
+
+void pen_request_notify(pen_request *r, void (*fn)(void *arg), void *arg)
+{
+    sched_req_notify(&r->base, pen_unread, fn, arg);
+}
+
+void pen_request_notify_end(pen_request *r, void (*fn)(void *arg), void *arg)
+{
+    sched_req_notify(&r->base, NULL, fn, arg);
 }
 
 int pen_request_wait_ms(pen_request *r, int timeout_ms) { return sched_req_wait_ms(&r->base, timeout_ms); }

@@ -77,8 +77,13 @@ static void retire(sched_req *r, gen_finish f)
     r->finish = f;
     r->t_end = sched_now_ms();
     r->ended = 1;
+    void (*fn)(void *);
+    void *arg;
+    sched_req_take_notify(r, &fn, &arg);
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu); /* from here on the scheduler never touches r */
+    if (fn) /* r may be freed by now; fn's argument is the reader's own */
+        fn(arg);
 }
 
 /* One batched step over rows n streams from s->rows + off. */
@@ -326,6 +331,30 @@ void sched_req_wait_locked(sched_req *r, int (*more)(const sched_req *), int tim
             if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
                 break;
     }
+}
+
+void sched_req_take_notify(sched_req *r, void (**fn)(void *), void **arg)
+{
+    *fn = NULL;
+    *arg = NULL;
+    if (!r->notify || !(r->ended || (r->notify_more && r->notify_more(r))))
+        return;
+    *fn = r->notify;
+    *arg = r->notify_arg;
+    r->notify = NULL;
+    r->notify_arg = NULL;
+}
+
+void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    const int now = fn && (r->ended || (more && more(r)));
+    r->notify = now ? NULL : fn;
+    r->notify_arg = now ? NULL : arg;
+    r->notify_more = more;
+    pthread_mutex_unlock(&r->mu);
+    if (now)
+        fn(arg);
 }
 
 void sched_req_cancel(sched_req *r) { atomic_store(&r->cancel, 1); }

@@ -69,6 +69,9 @@ struct sched_req {
     pthread_cond_t cv;
     int ended;                  /* under mu */
     gen_finish finish;          /* valid once ended */
+    void (*notify)(void *arg);  /* a reader's one-shot wake-up, under mu (sched_req_notify) */
+    void *notify_arg;
+    int (*notify_more)(const sched_req *r); /* when it is due before the end (NULL: at the end) */
 };
 
 /* A stream of kind ops on stream 0 of state, and its end. */
@@ -80,6 +83,15 @@ int sched_req_wait_ms(sched_req *r, int timeout_ms);
 /* With r->mu held: waits up to timeout_ms (−1 forever, 0 not at all) until more(r) says
  * there is new output for a reader, or the stream has ended. */
 void sched_req_wait_locked(sched_req *r, int (*more)(const sched_req *), int timeout_ms);
+/* Asks for fn(arg) to be called once, from whichever thread makes it so, when more(r)
+ * (more NULL: only the end counts) or at the end: at once (on this thread) when that is
+ * already the case.  fn runs without r->mu held.  A new call replaces a wake-up not yet
+ * given; fn NULL takes it back.  After the stream has ended (sched_req_wait) no wake-up
+ * is given any more. */
+void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void *arg);
+/* For a kind's output and the end, with r->mu held: takes the wake-up out when it is due
+ * (*fn NULL when none is), to be called once r->mu is released. */
+void sched_req_take_notify(sched_req *r, void (**fn)(void *), void **arg);
 /* Asks it to end with GEN_CANCELLED at the next step (a no-op once it has ended). */
 void sched_req_cancel(sched_req *r);
 

@@ -121,8 +121,13 @@ static void emit(gen_request *r, int32_t id, const real *a)
             }
     }
     r->visible = r->len - held;
+    void (*fn)(void *);
+    void *arg;
+    sched_req_take_notify(&r->base, &fn, &arg);
     pthread_cond_broadcast(&r->base.cv);
     pthread_mutex_unlock(&r->base.mu);
+    if (fn)
+        fn(arg);
 }
 
 /* ---- the stream's ops -------------------------------------------------------------------- */
@@ -270,6 +275,16 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
         *finished = b->finish;
     pthread_mutex_unlock(&b->mu);
     return n;
+}
+
+void gen_request_notify(gen_request *r, void (*fn)(void *arg), void *arg)
+{
+    sched_req_notify(&r->base, text_unread, fn, arg);
+}
+
+void gen_request_notify_end(gen_request *r, void (*fn)(void *arg), void *arg)
+{
+    sched_req_notify(&r->base, NULL, fn, arg);
 }
 
 int gen_request_wait_ms(gen_request *r, int timeout_ms) { return sched_req_wait_ms(&r->base, timeout_ms); }

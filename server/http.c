@@ -1,6 +1,17 @@
 /*
- * http.c — the HTTP side of hyperd over libmicrohttpd (thread per connection, so a
- * streamed reply may block its own thread while it waits for characters).
+ * http.c — the HTTP side of hyperd over libmicrohttpd, event-driven: one thread polls
+ * every connection (epoll), and no thread is a connection's.
+ *
+ * Threads.  The event thread reads requests, answers the quick routes (health, ready,
+ * metrics) and the refusals that need no handler, and writes replies.  Every other
+ * handler runs on one of `workers` threads: the connection is suspended, the handler runs
+ * (it may wait for a model or the disk), and the connection is resumed to send what it
+ * made.  A streamed reply's next() never waits: when it has nothing, the connection is
+ * suspended until the stream's notify says there is more (a model's scheduler, for text
+ * and pen points) or the watchdog's next tick (every quarter second: heartbeats, and
+ * streams without notify).  A silent client costs a socket and a few kilobytes, not a
+ * thread.  Dataset uploads still write their pieces to disk on the event thread as they
+ * arrive (the commit — sync, checks, rename — runs on a worker).
  *
  * Deadlines.  libmicrohttpd's own timeout is one of inactivity: a client that sends a byte
  * now and then, or opens connections and sends nothing, would hold a thread each forever.
@@ -31,6 +42,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +59,19 @@
 
 #define STOP_WAIT_SECONDS 10
 #define WATCH_TICK_MS 250               /* how often the watchdog looks at every connection */
+#define STREAM_TICK_MS 250              /* a suspended stream is looked at again this soon */
 #define LINGER_MS 1000                  /* from a 408's FIN to the shut read side */
 
 typedef enum { W_IDLE, W_HEADERS, W_BODY, W_BUSY, W_ENDING } watch_phase;
 
 /* One connection as the watchdog sees it (all fields under http_server.wmu). */
+struct stream_box;
+
 typedef struct conn_watch {
     struct conn_watch *prev, *next;
+    struct stream_box *box;     /* the streamed reply being sent, or NULL */
+    struct conn_ctx *pending;   /* a reply waiting for the scheduler (api_later), or NULL */
+    int pending_cancelled;
     int fd;
     watch_phase phase;
     struct timespec since;      /* when the phase began */
@@ -76,6 +94,15 @@ struct http_server {
     int watch_stop;
     int watch_running;
     pthread_t watchdog;
+    /* the workers that run handlers */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct conn_ctx *qhead, *qtail;
+    int qstop;
+    pthread_t *workers;
+    int nworkers;
+    int nworkers_left;          /* workers still running (under qmu) */
+    atomic_int closing;         /* http_stop has begun: nothing is suspended any more */
 };
 
 /* ---- log ------------------------------------------------------------------------- */
@@ -103,6 +130,33 @@ void log_msg(log_level level, const char *fmt, ...)
     fputc('\n', stderr);
     pthread_mutex_unlock(&log_mu);
     va_end(ap);
+}
+
+/* A streamed body outlives its conn_ctx: MHD reports the request complete (and we free
+ * the conn_ctx) before it destroys the response, whose free callback releases the stream. */
+typedef struct stream_box {
+    api_stream stream;
+    uint64_t *bytes;            /* the conn_ctx's counter; used only while the reader runs */
+    http_server *srv;
+    struct MHD_Connection *conn;
+    conn_watch *watch;          /* the connection's (box registered in it), or NULL */
+    atomic_int suspended;       /* 1 from the suspension to the one resume that ends it */
+    _Atomic double since_ms;    /* when it was suspended (monotonic) */
+} stream_box;
+
+static double mono_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* Ends a stream's suspension (from any thread): the one that flips `suspended` resumes. */
+static void stream_wake(void *arg)
+{
+    stream_box *box = arg;
+    if (atomic_exchange(&box->suspended, 0))
+        MHD_resume_connection(box->conn);
 }
 
 /* ---- deadlines ---------------------------------------------------------------------- */
@@ -153,6 +207,19 @@ static void send_timeout(http_server *s, conn_watch *w, const char *why)
     log_msg(LOG_INFO, "connection %d: 408: %s", w->fd, why);
 }
 
+static void pending_cancel(struct conn_ctx *cc);
+
+/* Whether the peer of fd is gone: a reset, not a half-close (see peer_gone). */
+static int fd_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+        return 1;
+    int e = 0;
+    socklen_t el = sizeof e;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e != 0;
+}
+
 /* One look at every connection (wmu held). */
 static void watch_tick(http_server *s)
 {
@@ -194,6 +261,13 @@ static void watch_tick(http_server *s)
             break;
         case W_BUSY:
             break;
+        }
+        stream_box *box = w->box;
+        if (box && atomic_load(&box->suspended) && mono_now_ms() - box->since_ms >= STREAM_TICK_MS)
+            stream_wake(box);
+        if (w->pending && !w->pending_cancelled && fd_gone(w->fd)) { /* its client left: stop the work */
+            pending_cancel(w->pending);
+            w->pending_cancelled = 1;
         }
     }
 }
@@ -272,8 +346,11 @@ static int watch_move(http_server *s, conn_watch *w, watch_phase p, uint64_t bod
 
 /* ---- one request ------------------------------------------------------------------ */
 
-typedef struct {
+typedef enum { TASK_NONE, TASK_HANDLER, TASK_UPLOAD_END, TASK_COMPLETE } task_kind;
+
+typedef struct conn_ctx {
     http_server *srv;
+    struct MHD_Connection *conn;
     char method[16];
     char url[URL_MAX + 1];
     const char *route;          /* route name for metrics, or "unmatched" */
@@ -287,14 +364,18 @@ typedef struct {
     uint64_t bytes;
     struct timespec start;
     conn_watch *watch;          /* the connection's, NULL when it could not be watched */
+    int quick;                  /* the route is answered on the event thread */
+    /* a handler on a worker: queued with the connection suspended, resumed when done */
+    task_kind task;
+    struct conn_ctx *task_next;
+    atomic_int task_done;
+    api_reply task_rep;
+    api_later later;            /* a reply that comes when the scheduler is done (TASK_COMPLETE) */
+    pthread_mutex_t *later_mu;  /* when no worker can complete it: the waiter's */
+    pthread_cond_t *later_cv;
+    int later_ready;
 } conn_ctx;
 
-/* A streamed body outlives its conn_ctx: MHD reports the request complete (and we free
- * the conn_ctx) before it destroys the response, whose free callback releases the stream. */
-typedef struct {
-    api_stream stream;
-    uint64_t *bytes;            /* the conn_ctx's counter; used only while the reader runs */
-} stream_box;
 
 static double elapsed_ms(const struct timespec *t0)
 {
@@ -335,14 +416,32 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n = box->stream.next(box->stream.ctx, buf, max);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    *box->bytes += (uint64_t)n;
-    return n;
+    if (n > 0) {
+        *box->bytes += (uint64_t)n;
+        return n;
+    }
+    if (atomic_load(&box->srv->closing))
+        return MHD_CONTENT_READER_END_OF_STREAM; /* the server stops: no one would resume it */
+    if (!box->watch && !box->stream.notify)
+        return 0; /* nothing would wake it (a watch could not be made): look again at once */
+    /* nothing now: off the event loop until the stream says there is more, or the tick */
+    MHD_suspend_connection(box->conn);
+    box->since_ms = mono_now_ms();
+    atomic_store(&box->suspended, 1);
+    if (box->stream.notify)
+        box->stream.notify(box->stream.ctx, stream_wake, box);
+    return 0;
 }
 
 static void stream_free(void *cls)
 {
     stream_box *box = cls;
-    box->stream.release(box->stream.ctx);
+    if (box->watch) { /* the watchdog must not wake it any more */
+        pthread_mutex_lock(&box->srv->wmu);
+        box->watch->box = NULL;
+        pthread_mutex_unlock(&box->srv->wmu);
+    }
+    box->stream.release(box->stream.ctx); /* no wake-up comes after it */
     free(box);
 }
 
@@ -528,7 +627,7 @@ static void dispatch(struct MHD_Connection *c, conn_ctx *cc, api_reply *rep)
         return;
     }
     route->handler(&req, rep);
-    if (!rep->json && !rep->body && !rep->streaming && rep->status == 0)
+    if (!rep->json && !rep->body && !rep->streaming && rep->status == 0 && !rep->later.complete)
         api_error(rep, 500, "the handler gave no reply");
 }
 
@@ -538,13 +637,21 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
     const char *ctype = "application/json";
     stream_box *box = NULL;
     if (rep->streaming) {
-        box = malloc(sizeof *box);
+        box = calloc(1, sizeof *box);
         if (box) {
             box->stream = rep->stream;
             box->bytes = &cc->bytes;
+            box->srv = cc->srv;
+            box->conn = c;
             r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader, box, stream_free);
-            if (!r)
+            if (!r) {
                 free(box);
+            } else if (cc->watch) {
+                box->watch = cc->watch;
+                pthread_mutex_lock(&cc->srv->wmu);
+                cc->watch->box = box;
+                pthread_mutex_unlock(&cc->srv->wmu);
+            }
         }
         ctype = rep->stream.content_type;
     } else if (rep->body) {
@@ -605,19 +712,161 @@ static enum MHD_Result reply_with(struct MHD_Connection *c, conn_ctx *cc, api_re
     return r;
 }
 
+static void later_wake(void *arg)
+{
+    conn_ctx *cc = arg;
+    pthread_mutex_lock(cc->later_mu);
+    cc->later_ready = 1;
+    pthread_cond_signal(cc->later_cv);
+    pthread_mutex_unlock(cc->later_mu);
+}
+
+/* A deferred reply where no worker can take it (the server is stopping, or has no
+ * workers): waits for it here. */
+static void later_wait(conn_ctx *cc, api_reply *rep)
+{
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    const api_later later = rep->later;
+    memset(&rep->later, 0, sizeof rep->later);
+    cc->later_mu = &mu;
+    cc->later_cv = &cv;
+    cc->later_ready = 0;
+    later.notify(later.ctx, later_wake, cc);
+    pthread_mutex_lock(&mu);
+    while (!cc->later_ready)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    later.complete(later.ctx, rep);
+}
+
+/* Answers on the event thread: the quick routes, and refusals that run no handler. */
+static enum MHD_Result answer_here(struct MHD_Connection *c, conn_ctx *cc)
+{
+    api_reply rep = {0};
+    dispatch(c, cc, &rep);
+    if (rep.later.complete)
+        later_wait(cc, &rep);
+    return reply_with(c, cc, &rep);
+}
+
+static void task_push(http_server *s, conn_ctx *cc);
+
+static void pending_cancel(conn_ctx *cc) { cc->later.cancel(cc->later.ctx); }
+
+/* The scheduler has finished a deferred reply's work (any thread): a worker completes it. */
+static void later_ready(void *arg)
+{
+    conn_ctx *cc = arg;
+    http_server *s = cc->srv;
+    pthread_mutex_lock(&s->wmu);
+    if (cc->watch)
+        cc->watch->pending = NULL;
+    pthread_mutex_unlock(&s->wmu);
+    cc->task = TASK_COMPLETE;
+    task_push(s, cc);
+}
+
+/* Runs a queued task on a worker thread, then resumes its connection — unless the handler
+ * deferred its reply, which the scheduler's notice queues again (later_ready). */
+static void task_run(conn_ctx *cc)
+{
+    if (cc->task == TASK_UPLOAD_END) { /* the end of a streamed upload: sync, check, publish */
+        api_upload up = cc->up;
+        cc->up.write = NULL;
+        up.finish(up.ctx, &cc->task_rep);
+    } else if (cc->task == TASK_COMPLETE) {
+        cc->later.complete(cc->later.ctx, &cc->task_rep);
+        memset(&cc->later, 0, sizeof cc->later);
+    } else {
+        dispatch(cc->conn, cc, &cc->task_rep);
+        if (cc->task_rep.later.complete) {
+            cc->later = cc->task_rep.later;
+            memset(&cc->task_rep.later, 0, sizeof cc->task_rep.later);
+            pthread_mutex_lock(&cc->srv->wmu);
+            if (cc->watch) { /* the watchdog cancels it if the client goes */
+                cc->watch->pending = cc;
+                cc->watch->pending_cancelled = 0;
+            }
+            pthread_mutex_unlock(&cc->srv->wmu);
+            cc->later.notify(cc->later.ctx, later_ready, cc);
+            return;
+        }
+    }
+    atomic_store(&cc->task_done, 1);
+    MHD_resume_connection(cc->conn); /* libmicrohttpd calls on_request again: reply_with */
+}
+
+static void *worker_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->qmu);
+    for (;;) {
+        while (!s->qhead && !s->qstop)
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        conn_ctx *cc = s->qhead;
+        if (!cc)
+            break; /* stopping, and nothing is left to run */
+        s->qhead = cc->task_next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        pthread_mutex_unlock(&s->qmu);
+        task_run(cc);
+        pthread_mutex_lock(&s->qmu);
+    }
+    s->nworkers_left--;
+    pthread_mutex_unlock(&s->qmu);
+    return NULL;
+}
+
+/* The request is complete: answer it here (quick routes), or suspend the connection and
+ * hand the handler to a worker; called again once the worker has resumed it. */
 static enum MHD_Result answer(struct MHD_Connection *c, conn_ctx *cc)
 {
     if (!watch_move(cc->srv, cc->watch, W_BUSY, 0))
         return MHD_NO; /* answered 408 already */
-    api_reply rep = {0};
-    if (cc->up.write) { /* the end of a streamed upload */
+    http_server *s = cc->srv;
+    if (cc->task != TASK_NONE) {
+        if (!atomic_load(&cc->task_done))
+            return MHD_YES; /* not ours yet (a call while it runs) */
+        api_reply rep = cc->task_rep;
+        memset(&cc->task_rep, 0, sizeof cc->task_rep);
+        return reply_with(c, cc, &rep);
+    }
+    if ((cc->quick && !cc->up.write) || s->nworkers == 0 || atomic_load(&s->closing)) {
+        if (!cc->up.write)
+            return answer_here(c, cc);
+        api_reply rep = {0};
         api_upload up = cc->up;
         cc->up.write = NULL;
         up.finish(up.ctx, &rep);
-    } else {
-        dispatch(c, cc, &rep);
+        return reply_with(c, cc, &rep);
     }
-    return reply_with(c, cc, &rep);
+    cc->task = cc->up.write ? TASK_UPLOAD_END : TASK_HANDLER;
+    cc->conn = c;
+    MHD_suspend_connection(c);
+    task_push(s, cc);
+    return MHD_YES;
+}
+
+/* Queues cc for a worker; when the workers have stopped, runs it here (the server is
+ * going down: a deferred reply's work has ended with the schedulers). */
+static void task_push(http_server *s, conn_ctx *cc)
+{
+    cc->task_next = NULL;
+    pthread_mutex_lock(&s->qmu);
+    const int stopped = s->qstop && s->nworkers_left == 0;
+    if (!stopped) {
+        if (s->qtail)
+            s->qtail->task_next = cc;
+        else
+            s->qhead = cc;
+        s->qtail = cc;
+        pthread_cond_signal(&s->qcv);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    if (stopped)
+        task_run(cc);
 }
 
 /* The headers of an upload route are in: admit it and start the upload, or answer now. */
@@ -645,6 +894,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cc)
             return MHD_NO;
         cc->srv = srv;
+        cc->conn = c;
         cc->route = "unmatched";
         cc->watch = watch_of(c);
         if (!watch_move(srv, cc->watch, W_BODY, 0)) { /* the headers came after their 408 */
@@ -669,6 +919,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return reply_with(c, cc, &rep);
         }
         const api_route *route = api_route_match(method, url, NULL, &(int){0}, NULL, 0);
+        cc->quick = route && route->quick;
         const size_t limit = route && route->upload ? srv->app->max_upload_bytes : srv->app->max_body_bytes;
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > limit)
@@ -679,7 +930,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             (srv->app->api_key && route && !route->public &&
              !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       srv->app->api_key))) {
-            return answer(c, cc);
+            return answer_here(c, cc); /* a refusal: no handler runs */
         }
         if (route && route->upload)
             return upload_begin(c, cc);
@@ -762,12 +1013,14 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
     pthread_cond_init(&s->idle, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_cond_init(&s->wcv, NULL);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    /* poll(), not select(): select cannot take a descriptor past FD_SETSIZE (1024), which
-     * would cap the connections at about a thousand whatever --max-connections says */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* one event thread over epoll (select could not take a descriptor past FD_SETSIZE,
+     * 1024); connections are suspended while a worker or a stream has nothing for them */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     socklen_t sl;
     if (strchr(host, ':')) {
         struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
@@ -815,6 +1068,22 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
         s->watch_running = 1;
     else
         log_msg(LOG_WARN, "no watchdog thread: slow requests are left to the %d s inactivity timeout", 300);
+    s->workers = calloc((size_t)(lim->workers > 0 ? lim->workers : 1), sizeof *s->workers);
+    for (int k = 0; s->workers && k < lim->workers; k++) {
+        pthread_mutex_lock(&s->qmu);
+        s->nworkers_left++;
+        pthread_mutex_unlock(&s->qmu);
+        if (pthread_create(&s->workers[k], NULL, worker_main, s) != 0) {
+            pthread_mutex_lock(&s->qmu);
+            s->nworkers_left--;
+            pthread_mutex_unlock(&s->qmu);
+            break;
+        }
+        s->nworkers++;
+    }
+    if (s->nworkers < lim->workers)
+        log_msg(LOG_WARN, "%d of %d worker threads started%s", s->nworkers, lim->workers,
+                s->nworkers ? "" : ": handlers run on the event thread");
     return s;
 }
 
@@ -841,6 +1110,22 @@ void http_stop(http_server *s)
         if (pthread_cond_timedwait(&s->idle, &s->mu, &until) != 0)
             break;
     pthread_mutex_unlock(&s->mu);
+    /* libmicrohttpd must not be stopped with a connection suspended: from here on nothing
+     * suspends (streams end, handlers run in place), queued handlers finish and resume
+     * theirs, and suspended streams are woken */
+    atomic_store(&s->closing, 1);
+    pthread_mutex_lock(&s->qmu);
+    s->qstop = 1;
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    for (int k = 0; k < s->nworkers; k++)
+        pthread_join(s->workers[k], NULL);
+    free(s->workers);
+    pthread_mutex_lock(&s->wmu);
+    for (conn_watch *w = s->watched; w; w = w->next)
+        if (w->box)
+            stream_wake(w->box);
+    pthread_mutex_unlock(&s->wmu);
     if (s->watch_running) { /* before the daemon stops: its connections' sockets close then */
         pthread_mutex_lock(&s->wmu);
         s->watch_stop = 1;
@@ -854,5 +1139,7 @@ void http_stop(http_server *s)
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->wcv);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
     free(s);
 }

@@ -1,7 +1,8 @@
 /*
- * http.h — libmicrohttpd wiring: one thread per connection, bodies collected with a size
- * limit, the route table dispatched, replies (JSON, raw, streamed) sent, API keys checked,
- * one access-log line per request.
+ * http.h — libmicrohttpd wiring: one event thread for every connection and a few workers
+ * for the handlers, bodies collected with a size limit, the route table dispatched,
+ * replies (JSON, raw, streamed) sent, API keys checked, deadlines kept, one access-log
+ * line per request.
  */
 #ifndef HYPERD_HTTP_H
 #define HYPERD_HTTP_H
@@ -20,6 +21,7 @@ typedef struct {
     double header_timeout_s;    /* from a request's first byte to its last header line: then 408 */
     double body_min_rate;       /* bytes/s a body must average once header_timeout_s have passed */
     double idle_timeout_s;      /* a keep-alive connection with no request started: closed */
+    int workers;                /* threads that run handlers (0: on the event thread) */
 } http_limits;
 
 /* Starts listening on host:port (port 0 = any free port; see http_port).  NULL with err

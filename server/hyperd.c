@@ -26,7 +26,7 @@
 #define MAX_MODEL_PATHS 16
 #define SAVE_EVERY_SECONDS 30
 #define JANITOR_TICK_SECONDS 1
-#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_CONNECTIONS 16384
 #define SPARE_FILES 256          /* descriptors kept for models, data and logs */
 #define LOCK_FILE "hyperd.lock"  /* in the data directory: who owns it */
 
@@ -47,6 +47,7 @@ typedef struct {
     long header_timeout;          /* seconds */
     long body_min_rate;           /* bytes/s */
     long conn_idle_timeout;       /* seconds */
+    long http_workers;
     long max_batch;
     long half_weights;
     const char *log_level;
@@ -73,10 +74,11 @@ static const flag_doc flags[] = {
     {"--session-idle-timeout", "HYPERD_SESSION_IDLE_TIMEOUT", "SECONDS", "delete sessions idle this long, 0 = never (86400)"},
     {"--max-body-bytes", "HYPERD_MAX_BODY_BYTES", "N", "largest request body (1048576)"},
     {"--max-chars-per-request", "HYPERD_MAX_CHARS_PER_REQUEST", "N", "most characters one generate may ask for (10000)"},
-    {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections, at most what RLIMIT_NOFILE allows (4096)"},
+    {"--max-connections", "HYPERD_MAX_CONNECTIONS", "N", "concurrent connections, at most what RLIMIT_NOFILE allows (16384)"},
     {"--header-timeout", "HYPERD_HEADER_TIMEOUT", "SECONDS", "a request's headers must arrive this soon after its first byte, else 408 (10)"},
     {"--body-min-rate", "HYPERD_BODY_MIN_RATE", "BYTES/S", "a body must average this rate once --header-timeout has passed, else 408 (1024)"},
     {"--idle-timeout", "HYPERD_IDLE_TIMEOUT", "SECONDS", "close a keep-alive connection with no request this long, 0 = never (60)"},
+    {"--http-workers", "HYPERD_HTTP_WORKERS", "N", "threads that run request handlers; connections need none (8)"},
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
@@ -132,6 +134,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--header-timeout")) return parse_long(flag, v, 1, 3600, &o->header_timeout);
     else if (!strcmp(flag, "--body-min-rate")) return parse_long(flag, v, 0, 1L << 30, &o->body_min_rate);
     else if (!strcmp(flag, "--idle-timeout")) return parse_long(flag, v, 0, 86400, &o->conn_idle_timeout);
+    else if (!strcmp(flag, "--http-workers")) return parse_long(flag, v, 1, 1024, &o->http_workers);
     else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
     else if (!strcmp(flag, "--half-weights")) return parse_long(flag, v, 0, 1, &o->half_weights);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
     options o = {.host = "127.0.0.1", .port = 8080, .data_dir = "./data", .threads = 1, .max_sessions = 1024,
                  .idle_timeout = 86400, .max_body_bytes = API_DEFAULT_MAX_BODY_BYTES,
                  .max_chars = API_DEFAULT_MAX_CHARS, .max_connections = DEFAULT_MAX_CONNECTIONS,
-                 .header_timeout = 10, .body_min_rate = 1024, .conn_idle_timeout = 60,
+                 .header_timeout = 10, .body_min_rate = 1024, .conn_idle_timeout = 60, .http_workers = 8,
                  .max_batch = SCHED_MAX_BATCH, .half_weights = 0, .log_level = "info", .train_workers = 1,
                  .train_threads = 1, .max_upload_bytes = API_DEFAULT_MAX_UPLOAD_BYTES, .web_dir = "clients/web",
                  .mnist_dir = DATASET_MNIST_DEFAULT};
@@ -385,7 +388,8 @@ int main(int argc, char **argv)
     const http_limits lim = {.max_connections = (int)connections_allowed(o.max_connections),
                              .header_timeout_s = (double)o.header_timeout,
                              .body_min_rate = (double)o.body_min_rate,
-                             .idle_timeout_s = (double)o.conn_idle_timeout};
+                             .idle_timeout_s = (double)o.conn_idle_timeout,
+                             .workers = (int)o.http_workers};
     http_server *srv = http_start(&app, o.host, (uint16_t)o.port, &lim, level, herr, sizeof herr);
     if (!srv) {
         fprintf(stderr, "hyperd: %s\n", herr);

@@ -26,6 +26,22 @@ extern char **environ;
 
 
 
+long proc_status(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    long v = -1;
+    const size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    ck_assert_msg(v >= 0, "%s has no %s", path, field);
+    return v;
+}
+
 double now_s(void)
 {
     struct timespec ts;

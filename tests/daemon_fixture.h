@@ -197,6 +197,10 @@ void hyperd_init(hyperd_proc *p, const char *name, const char *const *flags);
 /* The last bytes of the daemon's log, for failure messages (static buffer). */
 const char *hyperd_log_tail(const hyperd_proc *p);
 
+/* A number field of /proc/PID/status ("Threads"; "VmRSS", "VmHWM" in kB); fails the test
+ * when it is not there. */
+long proc_status(pid_t pid, const char *field);
+
 /* Starts the daemon and waits for its one stdout line "hyperd listening on
  * http://127.0.0.1:PORT".  Returns 0, or -1 with the reason in why (the daemon is gone). */
 int hyperd_start(hyperd_proc *p, char *why, size_t whylen);

@@ -370,6 +370,84 @@ START_TEST(half_sent_requests_get_408_and_idle_connections_close_quietly)
 }
 END_TEST
 
+/* ---- many connections on one event thread ---------------------------------------------------- */
+
+#define IDLE_MANY 2000
+#define STREAMS_MANY 200
+#define STREAM_CHARS 100
+
+START_TEST(thousands_of_connections_need_no_threads)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    ck_assert_msg(rl.rlim_cur > IDLE_MANY + 3 * STREAMS_MANY + 100, "RLIMIT_NOFILE is %llu: too few for this test",
+                  (unsigned long long)rl.rlim_cur);
+    const char *const flags[] = {"--max-sessions", "1000", NULL};
+    serve(flags);
+    const long threads0 = proc_status(srv.pid, "Threads");
+    int *idle = malloc(IDLE_MANY * sizeof *idle);
+    for (int i = 0; i < IDLE_MANY; i++)
+        idle[i] = connect_to(&srv);
+    stream_call *st = calloc(STREAMS_MANY, sizeof *st);
+    for (int k = 0; k < STREAMS_MANY; k++) {
+        char id[ID_LEN + 1];
+        session_new(&srv, k, id);
+        stream_init(&st[k], &srv, id, k % 2, "{s:i}", "max_chars", STREAM_CHARS);
+    }
+    const double t0 = now_s();
+    for (int k = 0; k < STREAMS_MANY; k++)
+        stream_start(&st[k]);
+    /* /v1/health all along, and the daemon's threads and memory */
+    double worst = 0;
+    long threads = 0, rss = 0;
+    int running = 1, probes = 0;
+    while (running) {
+        const double t = now_s();
+        reply r = http_get(&srv, "/v1/health");
+        expect_status(r, 200);
+        reply_free(&r);
+        worst = now_s() - t > worst ? now_s() - t : worst;
+        probes++;
+        const long th = proc_status(srv.pid, "Threads"), kb = proc_status(srv.pid, "VmRSS");
+        threads = th > threads ? th : threads;
+        rss = kb > rss ? kb : rss;
+        running = 0;
+        for (int k = 0; k < STREAMS_MANY; k++)
+            running |= !atomic_load(&st[k].finished);
+        usleep(20000);
+    }
+    const double took = now_s() - t0;
+    int ok = 0;
+    for (int k = 0; k < STREAMS_MANY; k++) {
+        stream_join(&st[k]);
+        expect_stream_done(&st[k], "length");
+        ck_assert_int_eq(json_integer_value(json_object_get(st[k].done, "chars")), STREAM_CHARS);
+        ok++;
+        stream_free(&st[k]);
+    }
+    /* the idle connections are all still there, and were never answered */
+    int still = 0;
+    for (int i = 0; i < IDLE_MANY; i++) {
+        struct pollfd pf = {idle[i], POLLIN, 0};
+        still += poll(&pf, 1, 0) == 0;
+        close(idle[i]);
+    }
+    fprintf(stderr, "%d idle connections and %d streams of %d characters: all %d streams done in %.2f s, %d idle"
+                    " still open; /v1/health %d times, the slowest %.1f ms; daemon threads %ld before, at most %ld;"
+                    " RSS at most %ld kB\n",
+            IDLE_MANY, STREAMS_MANY, STREAM_CHARS, ok, took, still, probes, worst * 1e3, threads0, threads, rss);
+    ck_assert_int_eq(still, IDLE_MANY);
+    ck_assert_msg(threads <= threads0 + 4, "the daemon went from %ld to %ld threads for %d connections", threads0,
+                  threads, IDLE_MANY + STREAMS_MANY);
+    ck_assert_msg(rss < (1L << 20), "the daemon's RSS reached %ld kB", rss);
+    ck_assert_msg(worst < 1.0, "/v1/health took %.2f s", worst); /* the figure is in make bench */
+    free(idle);
+    free(st);
+}
+END_TEST
+
 Suite *http_edges_suite(void)
 {
     Suite *s = suite_create("http_edges");
@@ -388,6 +466,7 @@ Suite *http_edges_suite(void)
     tcase_add_checked_fixture(tc, setup_root, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, half_sent_requests_get_408_and_idle_connections_close_quietly);
+    tcase_add_test(tc, thousands_of_connections_need_no_threads);
     suite_add_tcase(s, tc);
     return s;
 }
