@@ -279,9 +279,10 @@ experiments-mnist-smoke: $(BUILD)/hyper $(MNIST)
 
 bench: deps
 	$(MAKE) --no-print-directory EXTRA_PACKAGES="$(BENCH_PACKAGES)" deps
-	$(MAKE) --no-print-directory $(BUILD)/bench_engine $(BUILD)/bench_serve $(BUILD)/hyperd
+	$(MAKE) --no-print-directory $(BUILD)/bench_engine $(BUILD)/bench_serve $(BUILD)/bench_conns $(BUILD)/hyperd
 	bench/run.sh $(BUILD)/bench_engine
 	bench/serve.sh $(BUILD)
+	bench/conns.sh $(BUILD)
 	$(MAKE) --no-print-directory $(BUILD)/bench_latency $(BUILD)/hyperd && bench/train_latency.sh $(BUILD)
 
 $(BUILD)/bench_engine: $(BUILD)/bench/bench_engine.o $(BUILD)/libhyper.a
@@ -291,6 +292,9 @@ $(BUILD)/bench_kernels: $(BUILD)/bench/bench_kernels.o $(BUILD)/libhyper.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench_serve: $(BUILD)/bench/bench_serve.o
+	$(CC) $(CFLAGS) -o $@ $^ -lcurl -ljansson -lpthread
+
+$(BUILD)/bench_conns: $(BUILD)/bench/bench_conns.o
 	$(CC) $(CFLAGS) -o $@ $^ -lcurl -ljansson -lpthread
 
 $(BUILD)/bench_latency: $(BUILD)/bench/bench_latency.o

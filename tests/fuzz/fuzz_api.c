@@ -15,6 +15,8 @@
  */
 #include "fuzz.h"
 
+#include <pthread.h>
+
 #include <jansson.h>
 #include <sys/stat.h>
 
@@ -92,6 +94,36 @@ static void write_classifier(const char *path)
 }
 
 /* Runs one request and returns its reply's JSON (a new reference, or NULL). */
+/* A reply the handler deferred (api_later): waits for the scheduler's notice, as the
+ * server's workers do, then has it made. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready;
+} later_wait;
+
+static void later_ready(void *arg)
+{
+    later_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->ready = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void complete_later(api_reply *rep)
+{
+    later_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    const api_later later = rep->later;
+    memset(&rep->later, 0, sizeof rep->later);
+    later.notify(later.ctx, later_ready, &w);
+    pthread_mutex_lock(&w.mu);
+    while (!w.ready)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    later.complete(later.ctx, rep);
+}
+
 static json_t *run(const char *method, const char *path, const char *content_type, const char *body,
                    size_t body_len, size_t piece)
 {
@@ -122,6 +154,8 @@ static json_t *run(const char *method, const char *path, const char *content_typ
     } else {
         route->handler(&req, &rep);
     }
+    if (rep.later.complete)
+        complete_later(&rep);
     if (rep.streaming) {
         char buf[4096];
         for (int k = 0; k < FUZZ_STREAM_CALLS && rep.stream.next(rep.stream.ctx, buf, sizeof buf) >= 0; k++)

@@ -30,7 +30,7 @@ static hyper_status in_pieces(stroke_set *s, const char *doc, size_t len, const 
     if (st != HYPER_OK)
         return st;
     for (size_t off = 0, c = 0; st == HYPER_OK && off < len; c++) {
-        size_t n = ncuts ? 1 + cuts[c % ncuts] % 16 : len;
+        size_t n = ncuts ? (size_t)(1 + cuts[c % ncuts] % 16) : len;
         if (n > len - off)
             n = len - off;
         st = strokes_reader_feed(r, doc + off, n, err);
