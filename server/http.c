@@ -94,6 +94,9 @@ struct http_server {
     int watch_stop;
     int watch_running;
     pthread_t watchdog;
+    size_t nwatched;            /* connections in the list */
+    struct stream_box **wake;   /* the watchdog's: streams to resume after a tick */
+    size_t nwake, wake_cap;
     /* the workers that run handlers */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
@@ -142,7 +145,14 @@ typedef struct stream_box {
     conn_watch *watch;          /* the connection's (box registered in it), or NULL */
     atomic_int suspended;       /* 1 from the suspension to the one resume that ends it */
     _Atomic double since_ms;    /* when it was suspended (monotonic) */
+    atomic_int refs;            /* the response's, and the watchdog's while it wakes it */
 } stream_box;
+
+static void box_unref(stream_box *box)
+{
+    if (atomic_fetch_sub(&box->refs, 1) == 1)
+        free(box);
+}
 
 static double mono_now_ms(void)
 {
@@ -263,12 +273,39 @@ static void watch_tick(http_server *s)
             break;
         }
         stream_box *box = w->box;
-        if (box && atomic_load(&box->suspended) && mono_now_ms() - box->since_ms >= STREAM_TICK_MS)
-            stream_wake(box);
+        if (box && atomic_load(&box->suspended) && mono_now_ms() - box->since_ms >= STREAM_TICK_MS &&
+            s->nwake < s->wake_cap) { /* woken once the lock is let go (watch_wake) */
+            atomic_fetch_add(&box->refs, 1);
+            s->wake[s->nwake++] = box;
+        }
         if (w->pending && !w->pending_cancelled && fd_gone(w->fd)) { /* its client left: stop the work */
             pending_cancel(w->pending);
             w->pending_cancelled = 1;
         }
+    }
+}
+
+/* Resumes the streams watch_tick picked, with wmu released: libmicrohttpd takes its own
+ * locks there, and its thread may want wmu while it holds them. */
+static void watch_wake(http_server *s)
+{
+    for (size_t k = 0; k < s->nwake; k++) {
+        stream_wake(s->wake[k]);
+        box_unref(s->wake[k]);
+    }
+    s->nwake = 0;
+}
+
+/* Room for one tick's wake-ups (wmu held); when it cannot grow, the rest wait a tick. */
+static void wake_reserve(http_server *s)
+{
+    if (s->wake_cap >= s->nwatched)
+        return;
+    size_t cap = s->nwatched + 64;
+    stream_box **w = realloc(s->wake, cap * sizeof *w);
+    if (w) {
+        s->wake = w;
+        s->wake_cap = cap;
     }
 }
 
@@ -279,8 +316,13 @@ static void *watchdog_main(void *arg)
     while (!s->watch_stop) {
         const struct timespec until = hyper_deadline(WATCH_TICK_MS);
         pthread_cond_timedwait(&s->wcv, &s->wmu, &until);
-        if (!s->watch_stop)
-            watch_tick(s);
+        if (s->watch_stop)
+            break;
+        wake_reserve(s);
+        watch_tick(s);
+        pthread_mutex_unlock(&s->wmu);
+        watch_wake(s); /* only this thread touches the wake list */
+        pthread_mutex_lock(&s->wmu);
     }
     pthread_mutex_unlock(&s->wmu);
     return NULL;
@@ -303,6 +345,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (w->next)
             w->next->prev = w;
         s->watched = w;
+        s->nwatched++;
         pthread_mutex_unlock(&s->wmu);
         return;
     }
@@ -316,6 +359,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         s->watched = w->next;
     if (w->next)
         w->next->prev = w->prev;
+    s->nwatched--;
     pthread_mutex_unlock(&s->wmu);
     free(w);
     *socket_context = NULL;
@@ -442,7 +486,7 @@ static void stream_free(void *cls)
         pthread_mutex_unlock(&box->srv->wmu);
     }
     box->stream.release(box->stream.ctx); /* no wake-up comes after it */
-    free(box);
+    box_unref(box);
 }
 
 /* Constant-time comparison of the Authorization header with "Bearer <key>". */
@@ -643,6 +687,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_ctx *cc, api_re
             box->bytes = &cc->bytes;
             box->srv = cc->srv;
             box->conn = c;
+            atomic_init(&box->refs, 1);
             r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader, box, stream_free);
             if (!r) {
                 free(box);
@@ -1121,11 +1166,6 @@ void http_stop(http_server *s)
     for (int k = 0; k < s->nworkers; k++)
         pthread_join(s->workers[k], NULL);
     free(s->workers);
-    pthread_mutex_lock(&s->wmu);
-    for (conn_watch *w = s->watched; w; w = w->next)
-        if (w->box)
-            stream_wake(w->box);
-    pthread_mutex_unlock(&s->wmu);
     if (s->watch_running) { /* before the daemon stops: its connections' sockets close then */
         pthread_mutex_lock(&s->wmu);
         s->watch_stop = 1;
@@ -1133,6 +1173,17 @@ void http_stop(http_server *s)
         pthread_mutex_unlock(&s->wmu);
         pthread_join(s->watchdog, NULL);
     }
+    /* the suspended streams: resumed, each then ends (closing); the same two steps as a tick */
+    pthread_mutex_lock(&s->wmu);
+    wake_reserve(s);
+    for (conn_watch *w = s->watched; w; w = w->next)
+        if (w->box && s->nwake < s->wake_cap) {
+            atomic_fetch_add(&w->box->refs, 1);
+            s->wake[s->nwake++] = w->box;
+        }
+    pthread_mutex_unlock(&s->wmu);
+    watch_wake(s);
+    free(s->wake);
     if (s->d)
         MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->mu);
