@@ -28,7 +28,7 @@ BENCH_PACKAGES := python3-torch
 
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
-              engine/registry.c engine/session.c engine/scheduler.c engine/textgen.c engine/pengen.c engine/kernels.c \
+              engine/registry.c engine/session.c engine/scheduler.c engine/textgen.c engine/pengen.c engine/store.c engine/kernels.c \
               engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
               engine/jobs.c engine/images.c engine/classifier.c engine/jsonutil.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \

@@ -40,20 +40,15 @@ static uint64_t random_u64(void)
     return x;
 }
 
-hyper_status session_store_init(session_store *st, const char *dir, size_t max_sessions,
+hyper_status session_store_init(session_store *st, store *backing, size_t max_sessions,
                                 int64_t idle_timeout_ms, char *err)
 {
     memset(st, 0, sizeof *st);
     pthread_mutex_init(&st->mu, NULL);
     st->max_sessions = max_sessions;
     st->idle_timeout_ms = idle_timeout_ms;
-    if (dir) {
-        if (snprintf(st->dir, sizeof st->dir, "%s", dir) >= (int)sizeof st->dir)
-            return hyper_fail(err, HYPER_ERR_ARG, "%s: path too long", dir);
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return hyper_fail(err, HYPER_ERR_IO, "%s: %s", dir, strerror(errno));
-    }
-    return HYPER_OK;
+    st->backing = backing;
+    return backing ? store_prepare(backing, SESSION_NS, err) : HYPER_OK;
 }
 
 static void session_destroy(session *s)
@@ -73,12 +68,12 @@ void session_store_free(session_store *st)
 
 /* ---- persistence --------------------------------------------------------------------- */
 
-static void session_path(const session_store *st, const char *id, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s/%s.json", st->dir, id);
-}
+#define SESSION_KEY_MAX (SESSION_ID_LEN + 6)
+#define SESSION_RECORD_MAX ((size_t)256 << 20) /* a record read back (a state is < 1 MB) */
 
-/* A session file, DIR/ID.json:
+static void session_key(const char *id, char *buf, size_t n) { snprintf(buf, n, "%s.json", id); }
+
+/* A session record, SESSION_NS/ID.json:
  *   {"id", "model", "seq", "created_ms", "used_ms",
  *    "chars_seen" (character models) or "points_seen" (handwriting models),
  *    "rng": [4 hex strings], "state": [the model state's numbers],
@@ -124,7 +119,7 @@ int session_store_save(session_store *st, int all)
     pending *todo = NULL;
     size_t n = 0;
     int failed = 0;
-    if (!st->dir[0])
+    if (!st->backing)
         return 0;
     pthread_mutex_lock(&st->mu);
     todo = calloc(st->n ? st->n : 1, sizeof *todo);
@@ -147,9 +142,9 @@ int session_store_save(session_store *st, int all)
     }
     pthread_mutex_unlock(&st->mu);
     for (size_t k = 0; k < n; k++) {
-        char path[1100];
-        session_path(st, todo[k].id, path, sizeof path);
-        int rc = (fs_write_atomic(path, todo[k].text, strlen(todo[k].text), NULL) == HYPER_OK ? 0 : -1);
+        char key[SESSION_KEY_MAX];
+        session_key(todo[k].id, key, sizeof key);
+        int rc = store_put(st->backing, SESSION_NS, key, todo[k].text, strlen(todo[k].text), NULL) == HYPER_OK ? 0 : -1;
         free(todo[k].text);
         pthread_mutex_lock(&st->mu);
         ssize_t i = -1;
@@ -157,7 +152,7 @@ int session_store_save(session_store *st, int all)
             if (strcmp(st->items[j]->id, todo[k].id) == 0)
                 i = (ssize_t)j;
         if (i < 0) {
-            unlink(path); /* deleted while we wrote it */
+            store_del(st->backing, SESSION_NS, key, NULL); /* deleted while we wrote it */
         } else if (rc != 0) {
             failed++;
         } else if (st->items[i]->version == todo[k].version) {
@@ -171,7 +166,7 @@ int session_store_save(session_store *st, int all)
 
 hyper_status session_persist(session_store *st, session *s, char *err)
 {
-    if (!st->dir[0])
+    if (!st->backing)
         return HYPER_OK;
     /* the caller holds s: no request steps it, and the store's lock is not needed to read
      * it (nor held across the write) */
@@ -180,10 +175,10 @@ hyper_status session_persist(session_store *st, session *s, char *err)
     json_decref(j);
     if (!text)
         return hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
-    char path[1100];
-    session_path(st, s->id, path, sizeof path);
+    char key[SESSION_KEY_MAX];
+    session_key(s->id, key, sizeof key);
     const uint64_t version = s->version;
-    hyper_status rc = fs_write_atomic(path, text, strlen(text), err);
+    hyper_status rc = store_put(st->backing, SESSION_NS, key, text, strlen(text), err);
     free(text);
     if (rc == HYPER_OK) {
         pthread_mutex_lock(&st->mu);
@@ -314,31 +309,39 @@ static int created_cmp(const void *a, const void *b)
 
 size_t session_store_restore(session_store *st, registry *reg)
 {
-    if (!st->dir[0])
+    if (!st->backing)
         return 0;
-    DIR *d = opendir(st->dir);
-    if (!d)
+    char **keys = NULL, err[HYPER_ERRMSG_MAX];
+    size_t nkeys = 0;
+    if (store_list(st->backing, SESSION_NS, &keys, &nkeys, err) != HYPER_OK) {
+        fprintf(stderr, "hyperd: %s: sessions not restored\n", err);
         return 0;
+    }
     size_t restored = 0;
-    struct dirent *de;
     pthread_mutex_lock(&st->mu);
-    while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len != SESSION_ID_LEN + 5 || strcmp(de->d_name + SESSION_ID_LEN, ".json") != 0)
+    for (size_t k = 0; k < nkeys; k++) {
+        const char *key = keys[k];
+        if (strlen(key) != SESSION_ID_LEN + 5 || strcmp(key + SESSION_ID_LEN, ".json") != 0)
             continue;
-        char path[1100];
-        /* d_name is SESSION_ID_LEN + 5 bytes here, as the check above made sure */
-        snprintf(path, sizeof path, "%s/%.*s", st->dir, SESSION_ID_LEN + 5, de->d_name);
-        json_error_t jerr;
-        json_t *j = json_load_file(path, 0, &jerr);
-        if (!j) {
-            fprintf(stderr, "hyperd: %s: %s, skipped\n", path, jerr.text);
+        char *text = NULL;
+        size_t len = 0;
+        if (store_get(st->backing, SESSION_NS, key, SESSION_RECORD_MAX, &text, &len, err) != HYPER_OK) {
+            fprintf(stderr, "hyperd: %s, skipped\n", err);
             continue;
         }
-        session *s = session_from_json(j, reg, path);
+        json_error_t jerr;
+        json_t *j = json_loadb(text, len, 0, &jerr);
+        free(text);
+        if (!j) {
+            fprintf(stderr, "hyperd: %s/%s: %s, skipped\n", SESSION_NS, key, jerr.text);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%s/%s", SESSION_NS, key);
+        session *s = session_from_json(j, reg, name);
         json_decref(j);
-        if (s && (strncmp(s->id, de->d_name, SESSION_ID_LEN) != 0 || find_index(st, s->id) >= 0)) {
-            fprintf(stderr, "hyperd: %s: its id does not match its name, skipped\n", path);
+        if (s && (strncmp(s->id, key, SESSION_ID_LEN) != 0 || find_index(st, s->id) >= 0)) {
+            fprintf(stderr, "hyperd: %s: its id does not match its name, skipped\n", name);
             session_destroy(s);
             s = NULL;
         }
@@ -347,7 +350,7 @@ size_t session_store_restore(session_store *st, registry *reg)
         else if (s)
             session_destroy(s);
     }
-    closedir(d);
+    store_keys_free(keys, nkeys);
     if (st->n > 1)
         qsort(st->items, st->n, sizeof *st->items, created_cmp);
     for (size_t i = 0; i < st->n; i++)
@@ -382,10 +385,10 @@ static void remove_at(session_store *st, size_t i)
     session *s = st->items[i];
     memmove(st->items + i, st->items + i + 1, (st->n - i - 1) * sizeof *st->items);
     st->n--;
-    if (st->dir[0]) {
-        char path[1100];
-        session_path(st, s->id, path, sizeof path);
-        unlink(path);
+    if (st->backing) {
+        char key[SESSION_KEY_MAX];
+        session_key(s->id, key, sizeof key);
+        store_del(st->backing, SESSION_NS, key, NULL);
     }
     s->deleted = 1;
     if (--s->refs == 0)

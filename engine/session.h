@@ -16,6 +16,7 @@
 #include "handwriting.h"
 #include "model.h"
 #include "registry.h"
+#include "store.h"
 
 #define SESSION_ID_LEN 32       /* hex characters */
 #define SESSIONS_MAX_LIMIT 100000
@@ -43,16 +44,18 @@ typedef struct {
     uint64_t next_seq;          /* the seq of the next session created */
     size_t max_sessions;        /* beyond it the least recently used idle session goes */
     int64_t idle_timeout_ms;    /* 0 = never */
-    char dir[1024];             /* where session files live, "" = not persisted */
+    store *backing;             /* where sessions are kept (borrowed), NULL = not persisted */
 } session_store;
 
-/* dir may be NULL (nothing persisted); otherwise it is created if missing. */
-hyper_status session_store_init(session_store *st, const char *dir, size_t max_sessions,
+/* Sessions are records "ID.json" of the namespace SESSION_NS of backing (NULL: nothing is
+ * persisted). */
+#define SESSION_NS "sessions"
+hyper_status session_store_init(session_store *st, store *backing, size_t max_sessions,
                                 int64_t idle_timeout_ms, char *err);
 void session_store_free(session_store *st);
 
-/* Reads every session file of the directory back; files of models not loaded, or damaged,
- * are skipped with a line on stderr.  Returns how many were restored. */
+/* Reads every session record back; records of models not loaded, or damaged, are skipped
+ * with a line on stderr.  Returns how many were restored. */
 size_t session_store_restore(session_store *st, registry *reg);
 /* Writes every dirty session (all = 1: every session) that no request holds; the files are
  * written outside the store's lock.  Returns how many failed. */

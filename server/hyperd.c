@@ -356,8 +356,7 @@ int main(int argc, char **argv)
     }
     if (data_dir_claim(o.data_dir) < 0)
         return 1;
-    char session_dir[PATH_MAX], dataset_dir[PATH_MAX], job_dir[PATH_MAX], job_models[PATH_MAX];
-    snprintf(session_dir, sizeof session_dir, "%s/sessions", o.data_dir);
+    char dataset_dir[PATH_MAX], job_dir[PATH_MAX], job_models[PATH_MAX];
     snprintf(dataset_dir, sizeof dataset_dir, "%s/datasets", o.data_dir);
     snprintf(job_dir, sizeof job_dir, "%s/jobs", o.data_dir);
     snprintf(job_models, sizeof job_models, "%s/models", o.data_dir);
@@ -367,8 +366,10 @@ int main(int argc, char **argv)
     models.half_weights = (int)o.half_weights;
     session_store sessions;
     char err[HYPER_ERRMSG_MAX];
-    if (session_store_init(&sessions, session_dir, (size_t)o.max_sessions,
-                           (int64_t)o.idle_timeout * 1000, err) != HYPER_OK) {
+    store *records = NULL; /* what users create, in the data dir (store.h) */
+    if (store_open_local(&records, o.data_dir, err) != HYPER_OK ||
+        session_store_init(&sessions, records, (size_t)o.max_sessions, (int64_t)o.idle_timeout * 1000, err) !=
+            HYPER_OK) {
         fprintf(stderr, "hyperd: %s\n", err);
         return 1;
     }
@@ -459,6 +460,7 @@ int main(int argc, char **argv)
     log_msg(failed ? LOG_WARN : LOG_INFO, "saved %zu session(s)%s", session_count(&sessions) - (size_t)failed,
             failed ? " (some failed)" : "");
     session_store_free(&sessions);
+    store_close(records);
     registry_free(&models);
     dataset_store_free(datasets);
     api_metrics_free(app.metrics);

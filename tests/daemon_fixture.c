@@ -685,8 +685,8 @@ static int hw_point_event(const json_t *j)
 /* One SSE event ("data: {...}") or NDJSON line. */
 static void stream_event(stream_call *s, const char *ev, size_t len)
 {
-    if (!s->ndjson && s->hw && len > 0 && ev[0] == ':') {
-        s->ncomments++; /* an SSE comment: a heartbeat while a long prime is read */
+    if (!s->ndjson && len > 0 && ev[0] == ':') {
+        s->ncomments++; /* an SSE comment: a heartbeat while nothing else comes (a long prompt or prime) */
         return;
     }
     if (!s->ndjson) {

@@ -149,7 +149,7 @@ typedef struct {
     size_t text_len;
     int ntext, nbad;
     int npoints;                   /* point events of a handwriting stream */
-    int ncomments;                 /* SSE comments (heartbeats) of a handwriting stream */
+    int ncomments;                 /* SSE comments (heartbeats) */
     char bad[300];                 /* the first malformed event */
     atomic_int seen;               /* text events so far, for other threads */
     atomic_int finished;           /* the transfer is over */

@@ -2,7 +2,8 @@
  * test_records.c — what records are written with: the shortest round-trip printer of reals
  * (json_real_format, json_text), the job spec read back exactly as it was written (a
  * property test over random valid specs of every kind), and the file-system pieces of a
- * data directory (the temporaries' pattern, the sweep, the lock, the status of a full disk).
+ * data directory (the temporaries' pattern, the sweep, the lock, the status of a full disk)
+ * and the local store of named records.
  */
 #include <check.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "fsutil.h"
 #include "jobs.h"
 #include "jsonutil.h"
+#include "store.h"
 
 /* ---- the printer ------------------------------------------------------------------------- */
 
@@ -274,6 +276,86 @@ START_TEST(a_full_disk_is_its_own_status)
 }
 END_TEST
 
+/* ---- the store ------------------------------------------------------------------------------ */
+
+static int has_key(char **keys, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(keys[i], k))
+            return 1;
+    return 0;
+}
+
+START_TEST(the_local_store_keeps_named_records)
+{
+    char dir[] = "/tmp/hyper-store-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char root[600], err[HYPER_ERRMSG_MAX];
+    snprintf(root, sizeof root, "%s/data", dir); /* made by the open */
+    store *st = NULL;
+    ck_assert_msg(store_open_local(&st, root, err) == HYPER_OK, "%s", err);
+    /* a namespace that was never written lists nothing */
+    char **keys = NULL;
+    size_t n = 7;
+    ck_assert_int_eq(store_list(st, "sessions", &keys, &n, err), HYPER_OK);
+    ck_assert_uint_eq(n, 0);
+    /* prepare makes a namespace ready before anything is written to it */
+    char nsdir[700];
+    snprintf(nsdir, sizeof nsdir, "%s/jobs", root);
+    ck_assert_int_eq(store_prepare(st, "jobs", err), HYPER_OK);
+    struct stat sb;
+    ck_assert(stat(nsdir, &sb) == 0 && S_ISDIR(sb.st_mode));
+    /* put, get, replace: the reader sees the whole record, old or new */
+    ck_assert_msg(store_put(st, "sessions", "a.json", "{\"v\": 1}", 8, err) == HYPER_OK, "%s", err);
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(store_get(st, "sessions", "a.json", 1024, &data, &len, err), HYPER_OK);
+    ck_assert_uint_eq(len, 8);
+    ck_assert_str_eq(data, "{\"v\": 1}");
+    free(data);
+    ck_assert_int_eq(store_put(st, "sessions", "a.json", "{\"v\": 22}", 9, err), HYPER_OK);
+    ck_assert_int_eq(store_get(st, "sessions", "a.json", 1024, &data, &len, err), HYPER_OK);
+    ck_assert_str_eq(data, "{\"v\": 22}");
+    free(data);
+    /* it is a file of the data directory, where earlier versions kept it */
+    char path[700];
+    snprintf(path, sizeof path, "%s/sessions/a.json", root);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    /* bounded reads, missing records */
+    ck_assert_int_eq(store_get(st, "sessions", "a.json", 4, &data, &len, err), HYPER_ERR_TOO_LARGE);
+    ck_assert_int_eq(store_get(st, "sessions", "b.json", 1024, &data, &len, err), HYPER_ERR_NOT_FOUND);
+    ck_assert_ptr_null(data);
+    /* list: records only, not temporaries (a crash's) nor names the store never writes */
+    ck_assert_int_eq(store_put(st, "sessions", "b.json", "{}", 2, err), HYPER_OK);
+    snprintf(path, sizeof path, "%s/sessions", root);
+    touch(path, "c.json.tmp.Ab3xYz");
+    touch(path, ".hidden");
+    ck_assert_int_eq(store_list(st, "sessions", &keys, &n, err), HYPER_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(has_key(keys, n, "a.json") && has_key(keys, n, "b.json"));
+    store_keys_free(keys, n);
+    /* delete */
+    ck_assert_int_eq(store_del(st, "sessions", "a.json", err), HYPER_OK);
+    ck_assert_int_eq(store_del(st, "sessions", "a.json", err), HYPER_ERR_NOT_FOUND);
+    ck_assert_int_eq(store_get(st, "sessions", "a.json", 1024, &data, &len, err), HYPER_ERR_NOT_FOUND);
+    /* names that could leave the namespace, hide, or pass for a temporary are refused */
+    static const char *const bad[] = {"", "../x", "a/b", ".hidden", "x.tmp.Ab3xYz", "a b", NULL};
+    for (int k = 0; bad[k]; k++) {
+        ck_assert_msg(store_put(st, "sessions", bad[k], "x", 1, err) == HYPER_ERR_ARG, "key '%s' accepted", bad[k]);
+        ck_assert_msg(store_put(st, bad[k], "a.json", "x", 1, err) == HYPER_ERR_ARG, "namespace '%s' accepted",
+                      bad[k]);
+    }
+    char longkey[STORE_KEY_MAX + 2];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = 0;
+    ck_assert_int_eq(store_put(st, "sessions", longkey, "x", 1, err), HYPER_ERR_ARG);
+    longkey[STORE_KEY_MAX] = 0;
+    ck_assert_int_eq(store_put(st, "sessions", longkey, "x", 1, err), HYPER_OK);
+    store_close(st);
+    ck_assert_int_eq(fs_remove_tree(dir), 0);
+}
+END_TEST
+
 Suite *records_suite(void)
 {
     Suite *s = suite_create("records");
@@ -286,6 +368,7 @@ Suite *records_suite(void)
     tcase_add_test(tc, the_sweep_removes_only_temporaries);
     tcase_add_test(tc, a_lock_is_held_by_one_process);
     tcase_add_test(tc, a_full_disk_is_its_own_status);
+    tcase_add_test(tc, the_local_store_keeps_named_records);
     suite_add_tcase(s, tc);
     return s;
 }

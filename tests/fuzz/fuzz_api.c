@@ -188,12 +188,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     const char *root = fuzz_scratch_dir();
-    char dir[512], sdir[512], ddir[512], jdir[512], jmodels[512], path[600], err[HYPER_ERRMSG_MAX];
+    char dir[512], ddir[512], jdir[512], jmodels[512], path[600], err[HYPER_ERRMSG_MAX];
     linalg_init();
     math_set_threads(1);
     kernels_set_threads(1);
     snprintf(dir, sizeof dir, "%s/models", root);
-    snprintf(sdir, sizeof sdir, "%s/sessions", root);
     snprintf(ddir, sizeof ddir, "%s/datasets", root);
     snprintf(jdir, sizeof jdir, "%s/jobs", root);
     snprintf(jmodels, sizeof jmodels, "%s/job-models", root);
@@ -209,7 +208,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     registry_init(&models, 8);
     if (registry_load(&models, dir, err) != HYPER_OK)
         die("registry_load", err);
-    if (session_store_init(&sessions, sdir, 64, 3600 * 1000, err) != HYPER_OK)
+    store *records = NULL;
+    if (store_open_local(&records, root, err) != HYPER_OK)
+        die("store_open_local", err);
+    if (session_store_init(&sessions, records, 64, 3600 * 1000, err) != HYPER_OK)
         die("session_store_init", err);
     dataset_store *datasets = NULL;
     if (dataset_store_open(&datasets, ddir, fuzz_fortunes(), err) != HYPER_OK)
