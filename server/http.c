@@ -51,11 +51,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define URL_MAX (16 * 1024)             /* the longest URL hyperd reads (a 414 beyond) */
-#define HEADERS_MAX (32 * 1024)         /* all header lines of a request (a 431 beyond) */
-/* what libmicrohttpd may hold of one connection: room for a request at both limits, so that
- * hyperd, not libmicrohttpd's HTML pages, answers what exceeds them */
-#define CONNECTION_MEMORY (128 * 1024)
+/* What libmicrohttpd may hold of one connection (http_limits.connection_memory, 128 KiB
+ * by default) gives hyperd's limits on a request's head: the URL an eighth of it, all
+ * header lines a quarter, so that a request at both limits fits and hyperd, not
+ * libmicrohttpd's HTML pages, answers what exceeds them (414, 431).  A connection costs
+ * that memory once it has made a request: libmicrohttpd 0.9.75 clears its whole pool
+ * between keep-alive requests. */
+#define URL_MAX (16 * 1024)             /* the longest URL ever read (the buffer) */
+#define CONNECTION_MEMORY_DEFAULT (128 * 1024)
 
 #define STOP_WAIT_SECONDS 10
 #define WATCH_TICK_MS 250               /* how often the watchdog looks at every connection */
@@ -106,6 +109,7 @@ struct http_server {
     int nworkers;
     int nworkers_left;          /* workers still running (under qmu) */
     atomic_int closing;         /* http_stop has begun: nothing is suspended any more */
+    size_t url_max, headers_max; /* of a request's head, from the connection memory */
 };
 
 /* ---- log ------------------------------------------------------------------------- */
@@ -568,10 +572,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 /* What hyperd refuses of a request from its request line and headers alone, before any of
  * its body: too long a URL (414), too many header bytes (431), a control character or %00
  * in the path (400), a body framed two ways (400).  Fills rep and returns 1 when refused. */
-static int refuse_framing(struct MHD_Connection *c, const char *url, api_reply *rep)
+static int refuse_framing(const http_server *s, struct MHD_Connection *c, const char *url, api_reply *rep)
 {
-    if (strlen(url) > URL_MAX) {
-        api_error(rep, 414, "the URL is longer than %d bytes", URL_MAX);
+    if (strlen(url) > s->url_max) {
+        api_error(rep, 414, "the URL is longer than %zu bytes", s->url_max);
         return 1;
     }
     for (const char *p = url; *p; p++)
@@ -581,8 +585,8 @@ static int refuse_framing(struct MHD_Connection *c, const char *url, api_reply *
         }
     header_scan h = {0};
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
-    if (h.bytes > HEADERS_MAX) {
-        api_error(rep, 431, "the request's headers are larger than the limit of %d bytes", HEADERS_MAX);
+    if (h.bytes > s->headers_max) {
+        api_error(rep, 431, "the request's headers are larger than the limit of %zu bytes", s->headers_max);
         return 1;
     }
     if (h.lengths_differ) {
@@ -954,7 +958,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(cc->url, sizeof cc->url, "%s", url);
         *con_cls = cc;
         api_reply refused = {0};
-        if (refuse_framing(c, url, &refused))
+        if (refuse_framing(srv, c, url, &refused))
             return reply_with(c, cc, &refused);
         char nul_key[64] = "";
         MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, find_nul_arg, nul_key);
@@ -1054,6 +1058,9 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
     }
     s->app = app;
     s->lim = *lim;
+    const size_t memory = lim->connection_memory ? lim->connection_memory : CONNECTION_MEMORY_DEFAULT;
+    s->url_max = memory / 8 < URL_MAX ? memory / 8 : URL_MAX;
+    s->headers_max = memory / 4;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle, NULL);
     pthread_mutex_init(&s->wmu, NULL);
@@ -1098,7 +1105,7 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                             MHD_OPTION_END);
     if (!s->d) {

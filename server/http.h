@@ -22,6 +22,8 @@ typedef struct {
     double body_min_rate;       /* bytes/s a body must average once header_timeout_s have passed */
     double idle_timeout_s;      /* a keep-alive connection with no request started: closed */
     int workers;                /* threads that run handlers (0: on the event thread) */
+    size_t connection_memory;   /* bytes libmicrohttpd may hold per connection (0: 128 KiB);
+                                 * URLs may be an eighth of it (at most 16 KiB), headers a quarter */
 } http_limits;
 
 /* Starts listening on host:port (port 0 = any free port; see http_port).  NULL with err

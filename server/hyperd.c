@@ -48,6 +48,7 @@ typedef struct {
     long body_min_rate;           /* bytes/s */
     long conn_idle_timeout;       /* seconds */
     long http_workers;
+    long connection_kib;
     long max_batch;
     long half_weights;
     const char *log_level;
@@ -79,6 +80,7 @@ static const flag_doc flags[] = {
     {"--body-min-rate", "HYPERD_BODY_MIN_RATE", "BYTES/S", "a body must average this rate once --header-timeout has passed, else 408 (1024)"},
     {"--idle-timeout", "HYPERD_IDLE_TIMEOUT", "SECONDS", "close a keep-alive connection with no request this long, 0 = never (60)"},
     {"--http-workers", "HYPERD_HTTP_WORKERS", "N", "threads that run request handlers; connections need none (8)"},
+    {"--connection-memory", "HYPERD_CONNECTION_MEMORY", "KIB", "memory per connection: URLs up to 1/8 of it, headers 1/4 (128)"},
     {"--max-batch", "HYPERD_MAX_BATCH", "N", "streams stepped together per model, 1 = one by one (128)"},
     {"--half-weights", "HYPERD_HALF_WEIGHTS", "0|1", "serve weights rounded to half precision: faster steps (0)"},
     {"--log-level", "HYPERD_LOG_LEVEL", "LEVEL", "error | warn | info | debug (info)"},
@@ -135,6 +137,7 @@ static int set_option(options *o, const char *flag, const char *v)
     else if (!strcmp(flag, "--body-min-rate")) return parse_long(flag, v, 0, 1L << 30, &o->body_min_rate);
     else if (!strcmp(flag, "--idle-timeout")) return parse_long(flag, v, 0, 86400, &o->conn_idle_timeout);
     else if (!strcmp(flag, "--http-workers")) return parse_long(flag, v, 1, 1024, &o->http_workers);
+    else if (!strcmp(flag, "--connection-memory")) return parse_long(flag, v, 16, 1024, &o->connection_kib);
     else if (!strcmp(flag, "--max-batch")) return parse_long(flag, v, 1, SCHED_MAX_BATCH, &o->max_batch);
     else if (!strcmp(flag, "--half-weights")) return parse_long(flag, v, 0, 1, &o->half_weights);
     else if (!strcmp(flag, "--log-level")) o->log_level = v;
@@ -257,7 +260,7 @@ int main(int argc, char **argv)
     options o = {.host = "127.0.0.1", .port = 8080, .data_dir = "./data", .threads = 1, .max_sessions = 1024,
                  .idle_timeout = 86400, .max_body_bytes = API_DEFAULT_MAX_BODY_BYTES,
                  .max_chars = API_DEFAULT_MAX_CHARS, .max_connections = DEFAULT_MAX_CONNECTIONS,
-                 .header_timeout = 10, .body_min_rate = 1024, .conn_idle_timeout = 60, .http_workers = 8,
+                 .header_timeout = 10, .body_min_rate = 1024, .conn_idle_timeout = 60, .http_workers = 8, .connection_kib = 128,
                  .max_batch = SCHED_MAX_BATCH, .half_weights = 0, .log_level = "info", .train_workers = 1,
                  .train_threads = 1, .max_upload_bytes = API_DEFAULT_MAX_UPLOAD_BYTES, .web_dir = "clients/web",
                  .mnist_dir = DATASET_MNIST_DEFAULT};
@@ -390,7 +393,8 @@ int main(int argc, char **argv)
                              .header_timeout_s = (double)o.header_timeout,
                              .body_min_rate = (double)o.body_min_rate,
                              .idle_timeout_s = (double)o.conn_idle_timeout,
-                             .workers = (int)o.http_workers};
+                             .workers = (int)o.http_workers,
+                             .connection_memory = (size_t)o.connection_kib * 1024};
     http_server *srv = http_start(&app, o.host, (uint16_t)o.port, &lim, level, herr, sizeof herr);
     if (!srv) {
         fprintf(stderr, "hyperd: %s\n", herr);
