@@ -7,6 +7,7 @@
 #define HYPERD_API_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,8 +44,8 @@ typedef struct {
     size_t max_body_bytes;
     size_t max_upload_bytes;      /* streamed uploads (datasets) */
     int64_t max_chars;            /* per generate request */
-    volatile int ready;           /* models loaded */
-    volatile int stopping;        /* shutting down: new work gets 503 */
+    atomic_int ready;             /* models loaded */
+    atomic_int stopping;          /* shutting down: new work gets 503 */
     double started;               /* unix seconds */
 } api_app;
 
@@ -70,16 +71,17 @@ typedef struct {
  * nothing is ready yet, or -1 at the end; it never waits (it runs on the server's event
  * thread).  After a 0 the server calls it again when notify's wake-up comes, or at its
  * next tick (a quarter of a second) when the stream has no notify or the wake-up is late:
- * a stream may use those calls for heartbeats.  notify(ctx, fn, arg) (may be NULL) asks
- * for fn(arg) once, from any thread, when next() may have more.  release() is called
- * exactly once, when the response is over or the client has gone, and must cancel
- * whatever still runs; no wake-up may come after it returns. */
+ * a stream may use those calls for heartbeats.  notify(ctx, fn, drop, arg) (may be NULL)
+ * asks for fn(arg) once, from any thread, when next() may have more; a wake-up that will
+ * not come after all (replaced, or the stream released) gets drop(arg) instead.  release()
+ * is called exactly once, when the response is over or the client has gone: it must not
+ * wait (it runs on the event thread), and ends whatever still runs. */
 typedef struct {
     void *ctx;
     ssize_t (*next)(void *ctx, char *buf, size_t max);
     void (*release)(void *ctx);
     const char *content_type;
-    void (*notify)(void *ctx, void (*fn)(void *arg), void *arg);
+    void (*notify)(void *ctx, void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
 } api_stream;
 
 typedef struct api_reply api_reply;

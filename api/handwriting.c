@@ -311,7 +311,7 @@ static int submit(drawing *d, int32_t max_points, int score)
 static void later_notify(void *ctx, void (*fn)(void *arg), void *arg)
 {
     drawing *d = ctx;
-    pen_request_notify_end(d->g, fn, arg);
+    pen_request_notify_end(d->g, fn, NULL, arg);
 }
 
 static void later_cancel(void *ctx)
@@ -500,18 +500,23 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
     return (ssize_t)api_outbuf_take(&d->out, buf, max);
 }
 
-static void stream_notify(void *ctx, void (*fn)(void *arg), void *arg)
+static void stream_notify(void *ctx, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
     drawing *d = ctx;
-    pen_request_notify(d->g, fn, arg);
+    pen_request_notify(d->g, fn, drop, arg);
 }
+
+static void stream_done(void *ctx) { drawing_free(ctx); } /* its drawing has ended: nothing waits */
 
 static void stream_release(void *ctx)
 {
     drawing *d = ctx;
-    if (d->g)
-        pen_request_notify(d->g, NULL, NULL);
-    drawing_free(d);
+    if (!d->g) {
+        drawing_free(d);
+        return;
+    }
+    pen_request_cancel(d->g); /* then freed when the scheduler lets it go (at once if it has) */
+    pen_request_notify_end(d->g, stream_done, NULL, d);
 }
 
 /* Hands d (and the session it holds) to a streamed reply, its drawing submitted. */

@@ -59,7 +59,7 @@ typedef struct {
 static void plain_notify(void *ctx, void (*fn)(void *arg), void *arg)
 {
     plain_call *pc = ctx;
-    gen_request_notify_end(pc->g, fn, arg);
+    gen_request_notify_end(pc->g, fn, NULL, arg);
 }
 
 static void plain_cancel(void *ctx)
@@ -417,22 +417,28 @@ static ssize_t stream_next(void *ctx, char *buf, size_t max)
     return (ssize_t)api_outbuf_take(&gs->out, buf, max);
 }
 
-static void stream_notify(void *ctx, void (*fn)(void *arg), void *arg)
+static void stream_notify(void *ctx, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
     gen_stream *gs = ctx;
-    gen_request_notify(gs->g, fn, arg);
+    gen_request_notify(gs->g, fn, drop, arg);
+}
+
+/* The stream's end, once the scheduler is done with its request (on whichever thread
+ * that is): the session back, everything freed. */
+static void stream_done(void *ctx)
+{
+    gen_stream *gs = ctx;
+    stream_give_back(gs);
+    gen_request_free(gs->g); /* it has ended: nothing to wait for */
+    api_outbuf_free(&gs->out);
+    free(gs);
 }
 
 static void stream_release(void *ctx)
 {
     gen_stream *gs = ctx;
-    gen_request_notify(gs->g, NULL, NULL);
     gen_request_cancel(gs->g); /* a no-op when it already ended */
-    gen_request_wait(gs->g);
-    stream_give_back(gs);
-    gen_request_free(gs->g);
-    api_outbuf_free(&gs->out);
-    free(gs);
+    gen_request_notify_end(gs->g, stream_done, NULL, gs); /* at once when it has ended */
 }
 
 static void generate_complete(void *ctx, api_reply *rep)

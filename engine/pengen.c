@@ -167,14 +167,14 @@ size_t pen_request_read(pen_request *r, float *pts, double *xy, float *act, size
     return n;
 }
 
-void pen_request_notify(pen_request *r, void (*fn)(void *arg), void *arg)
+void pen_request_notify(pen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
-    sched_req_notify(&r->base, pen_unread, fn, arg);
+    sched_req_notify(&r->base, pen_unread, fn, drop, arg);
 }
 
-void pen_request_notify_end(pen_request *r, void (*fn)(void *arg), void *arg)
+void pen_request_notify_end(pen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
-    sched_req_notify(&r->base, NULL, fn, arg);
+    sched_req_notify(&r->base, NULL, fn, drop, arg);
 }
 
 int pen_request_wait_ms(pen_request *r, int timeout_ms) { return sched_req_wait_ms(&r->base, timeout_ms); }

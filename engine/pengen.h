@@ -39,9 +39,9 @@ size_t pen_request_read(pen_request *r, float *pts, double *xy, float *act, size
                         gen_finish *finished);
 /* Calls fn(arg) once when there are points to read or the request has ended, as
  * gen_request_notify. */
-void pen_request_notify(pen_request *r, void (*fn)(void *arg), void *arg);
+void pen_request_notify(pen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
 /* The same, at the request's end only. */
-void pen_request_notify_end(pen_request *r, void (*fn)(void *arg), void *arg);
+void pen_request_notify_end(pen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
 int pen_request_wait_ms(pen_request *r, int timeout_ms);
 void pen_request_cancel(pen_request *r);
 /* Results, valid once ended. */

@@ -82,7 +82,7 @@ static void retire(sched_req *r, gen_finish f)
     sched_req_take_notify(r, &fn, &arg);
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu); /* from here on the scheduler never touches r */
-    if (fn) /* r may be freed by now; fn's argument is the reader's own */
+    if (fn) /* r may be freed by now; fn's argument is the reader's own (it keeps it alive) */
         fn(arg);
 }
 
@@ -143,8 +143,28 @@ static void *scheduler_main(void *arg)
                 s->queue_tail = NULL;
             admit(s, r);
         }
+        /* a cancelled request still waiting for a place leaves now, not after its turn */
+        sched_req *gone = NULL;
+        for (sched_req **p = &s->queue_head, *prev = NULL; *p;) {
+            sched_req *r = *p;
+            if (atomic_load(&r->cancel) || s->stopping) {
+                *p = r->next;
+                if (s->queue_tail == r)
+                    s->queue_tail = prev;
+                r->next = gone;
+                gone = r;
+            } else {
+                prev = r;
+                p = &r->next;
+            }
+        }
         const int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
+        while (gone) {
+            sched_req *r = gone;
+            gone = r->next;
+            retire(r, stopping ? GEN_SHUTDOWN : GEN_CANCELLED);
+        }
 
         int rows = 0;
         uint64_t emitted = 0;
@@ -169,15 +189,20 @@ static void *scheduler_main(void *arg)
         for (int k = 0; k < rows; k++)
             emitted += (uint64_t)s->rows[k]->emitted;
 
-        pthread_mutex_lock(&s->mu);
-        int kept = 0;
+        /* the ones that read nothing leave, told outside the scheduler's lock (their
+         * wake-ups may resume connections or queue work) */
+        int kept = 0, left = 0;
+        sched_req *leaving[SCHED_MAX_BATCH];
         for (int i = 0; i < s->nactive; i++) {
             sched_req *r = s->active[i];
             if (r->stepped)
                 s->active[kept++] = r;
             else
-                retire(r, r->want != GEN_RUNNING ? r->want : GEN_LENGTH);
+                leaving[left++] = r;
         }
+        for (int k = 0; k < left; k++)
+            retire(leaving[k], leaving[k]->want != GEN_RUNNING ? leaving[k]->want : GEN_LENGTH);
+        pthread_mutex_lock(&s->mu);
         s->nactive = kept;
         if (rows > 0)
             count_step(s, rows, emitted, step_us);
@@ -342,17 +367,24 @@ void sched_req_take_notify(sched_req *r, void (**fn)(void *), void **arg)
     *fn = r->notify;
     *arg = r->notify_arg;
     r->notify = NULL;
+    r->notify_drop = NULL;
     r->notify_arg = NULL;
 }
 
-void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void *arg)
+void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void (*drop)(void *arg),
+                      void *arg)
 {
     pthread_mutex_lock(&r->mu);
+    void (*old_drop)(void *) = r->notify ? r->notify_drop : NULL;
+    void *old_arg = r->notify_arg;
     const int now = fn && (r->ended || (more && more(r)));
     r->notify = now ? NULL : fn;
+    r->notify_drop = now ? NULL : drop;
     r->notify_arg = now ? NULL : arg;
     r->notify_more = more;
     pthread_mutex_unlock(&r->mu);
+    if (old_drop) /* the wake-up it replaces will never be given */
+        old_drop(old_arg);
     if (now)
         fn(arg);
 }

@@ -70,6 +70,7 @@ struct sched_req {
     int ended;                  /* under mu */
     gen_finish finish;          /* valid once ended */
     void (*notify)(void *arg);  /* a reader's one-shot wake-up, under mu (sched_req_notify) */
+    void (*notify_drop)(void *arg); /* called instead when the wake-up is replaced, or NULL */
     void *notify_arg;
     int (*notify_more)(const sched_req *r); /* when it is due before the end (NULL: at the end) */
 };
@@ -85,10 +86,12 @@ int sched_req_wait_ms(sched_req *r, int timeout_ms);
 void sched_req_wait_locked(sched_req *r, int (*more)(const sched_req *), int timeout_ms);
 /* Asks for fn(arg) to be called once, from whichever thread makes it so, when more(r)
  * (more NULL: only the end counts) or at the end: at once (on this thread) when that is
- * already the case.  fn runs without r->mu held.  A new call replaces a wake-up not yet
- * given; fn NULL takes it back.  After the stream has ended (sched_req_wait) no wake-up
- * is given any more. */
-void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void *arg);
+ * already the case.  fn runs without r->mu held, possibly after r has been freed: arg must
+ * stay valid until fn or drop has run (a reference that fn and drop give back).  A new
+ * call replaces a wake-up not yet given, whose drop(arg) (may be NULL) is then called;
+ * fn NULL takes it back the same way. */
+void sched_req_notify(sched_req *r, int (*more)(const sched_req *), void (*fn)(void *arg), void (*drop)(void *arg),
+                      void *arg);
 /* For a kind's output and the end, with r->mu held: takes the wake-up out when it is due
  * (*fn NULL when none is), to be called once r->mu is released. */
 void sched_req_take_notify(sched_req *r, void (**fn)(void *), void **arg);

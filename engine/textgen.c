@@ -277,14 +277,14 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
     return n;
 }
 
-void gen_request_notify(gen_request *r, void (*fn)(void *arg), void *arg)
+void gen_request_notify(gen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
-    sched_req_notify(&r->base, text_unread, fn, arg);
+    sched_req_notify(&r->base, text_unread, fn, drop, arg);
 }
 
-void gen_request_notify_end(gen_request *r, void (*fn)(void *arg), void *arg)
+void gen_request_notify_end(gen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
-    sched_req_notify(&r->base, NULL, fn, arg);
+    sched_req_notify(&r->base, NULL, fn, drop, arg);
 }
 
 int gen_request_wait_ms(gen_request *r, int timeout_ms) { return sched_req_wait_ms(&r->base, timeout_ms); }

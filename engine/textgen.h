@@ -51,9 +51,9 @@ size_t gen_request_read(gen_request *r, char *buf, size_t max, int timeout_ms,
                         gen_finish *finished);
 /* Calls fn(arg) once when there is text to read or the request has ended (at once when
  * there already is), from whichever thread makes it so; fn NULL takes a wake-up back. */
-void gen_request_notify(gen_request *r, void (*fn)(void *arg), void *arg);
+void gen_request_notify(gen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
 /* The same, at the request's end only. */
-void gen_request_notify_end(gen_request *r, void (*fn)(void *arg), void *arg);
+void gen_request_notify_end(gen_request *r, void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
 /* Waits for the end. */
 void gen_request_wait(gen_request *r);
 /* Waits up to timeout_ms; 1 when the request has ended. */

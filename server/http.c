@@ -158,6 +158,18 @@ static void box_unref(stream_box *box)
         free(box);
 }
 
+static void stream_wake(void *arg);
+
+/* The stream's wake-up holds a reference of its own: it may come after the response is
+ * gone (the scheduler gives it on its thread, possibly late). */
+static void stream_wake_ref(void *arg)
+{
+    stream_wake(arg);
+    box_unref(arg);
+}
+
+static void stream_wake_drop(void *arg) { box_unref(arg); }
+
 static double mono_now_ms(void)
 {
     struct timespec t;
@@ -471,13 +483,17 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (atomic_load(&box->srv->closing))
         return MHD_CONTENT_READER_END_OF_STREAM; /* the server stops: no one would resume it */
     if (!box->watch && !box->stream.notify)
-        return 0; /* nothing would wake it (a watch could not be made): look again at once */
+        return MHD_CONTENT_READER_END_OF_STREAM; /* nothing could wake it (no watch: out of memory) */
     /* nothing now: off the event loop until the stream says there is more, or the tick */
     MHD_suspend_connection(box->conn);
     box->since_ms = mono_now_ms();
     atomic_store(&box->suspended, 1);
-    if (box->stream.notify)
-        box->stream.notify(box->stream.ctx, stream_wake, box);
+    if (atomic_load(&box->srv->closing)) /* http_stop may have looked already: wake it here */
+        stream_wake(box);
+    else if (box->stream.notify) {
+        atomic_fetch_add(&box->refs, 1);
+        box->stream.notify(box->stream.ctx, stream_wake_ref, stream_wake_drop, box);
+    }
     return 0;
 }
 
@@ -1047,6 +1063,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* Stops the workers (after the tasks they have queued) and the watchdog. */
+static void http_threads_stop(http_server *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    s->qstop = 1;
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    for (int k = 0; k < s->nworkers; k++)
+        pthread_join(s->workers[k], NULL);
+    free(s->workers);
+    s->workers = NULL;
+    s->nworkers = 0;
+    if (s->watch_running) {
+        pthread_mutex_lock(&s->wmu);
+        s->watch_stop = 1;
+        pthread_cond_signal(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->watchdog, NULL);
+        s->watch_running = 0;
+    }
+}
+
 http_server *http_start(api_app *app, const char *host, uint16_t port, const http_limits *lim,
                         log_level level, char *err, size_t errlen)
 {
@@ -1099,23 +1137,7 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
         sl = sizeof *a4;
     }
     (void)sl;
-    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
-                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                            MHD_OPTION_END);
-    if (!s->d) {
-        snprintf(err, errlen, "cannot listen on %s port %u: the port is in use (another hyperd?), or %s is "
-                              "not an address of this machine", host, (unsigned)port, host);
-        free(s);
-        return NULL;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : port;
+    /* the watchdog and the workers first: the daemon's first request may need them */
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0)
         s->watch_running = 1;
     else
@@ -1136,6 +1158,24 @@ http_server *http_start(api_app *app, const char *host, uint16_t port, const htt
     if (s->nworkers < lim->workers)
         log_msg(LOG_WARN, "%d of %d worker threads started%s", s->nworkers, lim->workers,
                 s->nworkers ? "" : ": handlers run on the event thread");
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        http_threads_stop(s);
+        snprintf(err, errlen, "cannot listen on %s port %u: the port is in use (another hyperd?), or %s is "
+                              "not an address of this machine", host, (unsigned)port, host);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
     return s;
 }
 
@@ -1166,30 +1206,23 @@ void http_stop(http_server *s)
      * suspends (streams end, handlers run in place), queued handlers finish and resume
      * theirs, and suspended streams are woken */
     atomic_store(&s->closing, 1);
-    pthread_mutex_lock(&s->qmu);
-    s->qstop = 1;
-    pthread_cond_broadcast(&s->qcv);
-    pthread_mutex_unlock(&s->qmu);
-    for (int k = 0; k < s->nworkers; k++)
-        pthread_join(s->workers[k], NULL);
-    free(s->workers);
-    if (s->watch_running) { /* before the daemon stops: its connections' sockets close then */
+    http_threads_stop(s); /* before the daemon stops: its connections' sockets close then */
+    /* the suspended streams: resumed one by one, each then ends (closing); a stream that
+     * suspends after this look sees closing and wakes itself */
+    for (;;) {
+        stream_box *box = NULL;
         pthread_mutex_lock(&s->wmu);
-        s->watch_stop = 1;
-        pthread_cond_signal(&s->wcv);
+        for (conn_watch *w = s->watched; w && !box; w = w->next)
+            if (w->box && atomic_load(&w->box->suspended)) {
+                box = w->box;
+                atomic_fetch_add(&box->refs, 1);
+            }
         pthread_mutex_unlock(&s->wmu);
-        pthread_join(s->watchdog, NULL);
+        if (!box)
+            break;
+        stream_wake(box);
+        box_unref(box);
     }
-    /* the suspended streams: resumed, each then ends (closing); the same two steps as a tick */
-    pthread_mutex_lock(&s->wmu);
-    wake_reserve(s);
-    for (conn_watch *w = s->watched; w; w = w->next)
-        if (w->box && s->nwake < s->wake_cap) {
-            atomic_fetch_add(&w->box->refs, 1);
-            s->wake[s->nwake++] = w->box;
-        }
-    pthread_mutex_unlock(&s->wmu);
-    watch_wake(s);
     free(s->wake);
     if (s->d)
         MHD_stop_daemon(s->d);
