@@ -94,3 +94,27 @@ double hyper_rng_normal(hyper_rng *rng)
         u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
+
+/* ---- the library's log ---- */
+
+static hyper_log_fn log_fn;
+static void *log_user;
+
+void hyper_set_log(hyper_log_fn fn, void *user)
+{
+    log_fn = fn;
+    log_user = user;
+}
+
+void hyper_log(hyper_log_level level, const char *fmt, ...)
+{
+    char line[HYPER_ERRMSG_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (log_fn)
+        log_fn(level, line, log_user);
+    else
+        fprintf(stderr, "hyper: %s\n", line);
+}

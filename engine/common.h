@@ -43,6 +43,15 @@ const char *hyper_status_str(hyper_status st);
 
 /* Writes a formatted message into err (which may be NULL) and returns st, so that a
  * failing function can end with `return hyper_fail(err, HYPER_ERR_ARG, "...", ...);`. */
+/* What the library has to say that is no caller's error (a damaged record skipped at
+ * start, a file it could not remove): one line, through the function set with
+ * hyper_set_log (the daemon's log), by default "hyper: <line>" on stderr.  Set it once,
+ * before other threads start. */
+typedef enum { HYPER_LOG_ERROR = 0, HYPER_LOG_WARN, HYPER_LOG_INFO } hyper_log_level;
+typedef void (*hyper_log_fn)(hyper_log_level level, const char *line, void *user);
+void hyper_set_log(hyper_log_fn fn, void *user);
+void hyper_log(hyper_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 hyper_status hyper_fail(char *err, hyper_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

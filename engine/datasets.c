@@ -534,7 +534,7 @@ static void clean_dataset_dir(const dataset_store *st, const dataset_info *info)
         if (stray) {
             path_fmt(path, sizeof path, "%s/%s", dir, de->d_name);
             if (unlink(path) == 0)
-                fprintf(stderr, "hyperd: %s: left by an interrupted write, removed\n", path);
+                hyper_log(HYPER_LOG_WARN, "%s: left by an interrupted write, removed", path);
         }
     }
     closedir(d);
@@ -743,13 +743,13 @@ hyper_status dataset_store_open(dataset_store **out, const char *dir, const char
     const char *fp = fortunes_path ? fortunes_path : DATASET_FORTUNES_DEFAULT;
     struct stat sb;
     if (stat(fp, &sb) != 0) {
-        fprintf(stderr, "hyperd: %s: %s; the built-in fortunes dataset reads %s\n", fp, strerror(errno),
-                DATASET_FORTUNES_FALLBACK);
+        hyper_log(HYPER_LOG_WARN, "%s: %s; the built-in fortunes dataset reads %s", fp, strerror(errno),
+                          DATASET_FORTUNES_FALLBACK);
         fp = DATASET_FORTUNES_FALLBACK;
     }
     entry *e = NULL;
     if (builtin_fortunes(st, fp, &e, sub) != HYPER_OK)
-        fprintf(stderr, "hyperd: no built-in fortunes dataset: %s\n", sub);
+        hyper_log(HYPER_LOG_WARN, "no built-in fortunes dataset: %s", sub);
     else if (table_insert(st, e, 0) != 0)
         entry_free(e), rc = hyper_fail(err, HYPER_ERR_NOMEM, "out of memory");
     e = builtin_hershey();
@@ -777,23 +777,23 @@ hyper_status dataset_store_open(dataset_store **out, const char *dir, const char
             continue;    /* longer than any name this store makes */
         if (has_prefix(name, UPLOAD_PREFIX) || has_prefix(name, NEW_PREFIX) || has_prefix(name, TRASH_PREFIX)) {
             if (fs_remove_tree(path) == 0)
-                fprintf(stderr, "hyperd: %s: left by an interrupted upload or delete, removed\n", path);
+                hyper_log(HYPER_LOG_WARN, "%s: left by an interrupted upload or delete, removed", path);
             continue;
         }
         if (!dataset_name_valid(name)) {
-            fprintf(stderr, "hyperd: %s: not a dataset name, skipped\n", path);
+            hyper_log(HYPER_LOG_WARN, "%s: not a dataset name, skipped", path);
             continue;
         }
         if (is_builtin_name(name)) {
-            fprintf(stderr, "hyperd: %s: the name of a built-in dataset, skipped\n", path);
+            hyper_log(HYPER_LOG_WARN, "%s: the name of a built-in dataset, skipped", path);
             continue;
         }
         if (user_count(st) >= DATASET_MAX_COUNT) {
-            fprintf(stderr, "hyperd: %s: beyond the limit of %d datasets, skipped\n", path, DATASET_MAX_COUNT);
+            hyper_log(HYPER_LOG_WARN, "%s: beyond the limit of %d datasets, skipped", path, DATASET_MAX_COUNT);
             continue;
         }
         if (entry_load(st, name, &e, sub) != HYPER_OK) {
-            fprintf(stderr, "hyperd: dataset '%s' skipped: %s\n", name, sub);
+            hyper_log(HYPER_LOG_WARN, "dataset '%s' skipped: %s", name, sub);
             continue;
         }
         if (table_insert(st, e, 0) != 0) {
@@ -1081,7 +1081,7 @@ static hyper_status publish_new(dataset_upload *up, int64_t items, dataset_info 
         return rc;
     }
     if (fs_sync_parent_dir(path) != 0)
-        fprintf(stderr, "hyperd: %s: cannot sync the dataset directory: %s\n", path, strerror(errno));
+        hyper_log(HYPER_LOG_WARN, "%s: cannot sync the dataset directory: %s", path, strerror(errno));
 
     pthread_mutex_lock(&st->mu);
     entry *e = find_any(st, up->name);    /* our RESERVED entry: nobody else removes it */
@@ -1338,7 +1338,7 @@ hyper_status dataset_delete(dataset_store *st, const char *name, char *err)
     if (rc != HYPER_OK)
         return rc;
     if (fs_sync_parent_dir(trash) != 0 || fs_remove_tree(trash) != 0)
-        fprintf(stderr, "hyperd: %s: cannot remove a deleted dataset: %s\n", trash, strerror(errno));
+        hyper_log(HYPER_LOG_WARN, "%s: cannot remove a deleted dataset: %s", trash, strerror(errno));
     return HYPER_OK;
 }
 

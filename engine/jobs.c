@@ -145,7 +145,7 @@ static int record_save_why(const job_runner *r, const job *j, hyper_status *why,
     hyper_status st = text ? fs_write_atomic(path, text, strlen(text), msg)
                            : hyper_fail(msg, HYPER_ERR_NOMEM, "out of memory");
     if (st != HYPER_OK)
-        fprintf(stderr, "hyperd: job %s: cannot save its record: %s\n", j->info.id, msg);
+        hyper_log(HYPER_LOG_WARN, "job %s: cannot save its record: %s", j->info.id, msg);
     if (why)
         *why = st;
     if (err && st != HYPER_OK)
@@ -272,7 +272,7 @@ static job *record_load(const job_runner *r, const char *id)
     json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     job *j = calloc(1, sizeof *j);
     if (!o || !j) {
-        fprintf(stderr, "hyperd: job %s: cannot read its record: %s\n", id, o ? "out of memory" : je.text);
+        hyper_log(HYPER_LOG_WARN, "job %s: cannot read its record: %s", id, o ? "out of memory" : je.text);
         json_decref(o);
         free(j);
         return NULL;
@@ -280,7 +280,7 @@ static job *record_load(const job_runner *r, const char *id)
     job_info *i = &j->info;
     snprintf(i->id, sizeof i->id, "%s", id);
     if (job_spec_from_json(json_object_get(o, "spec"), &i->spec, err) != HYPER_OK) {
-        fprintf(stderr, "hyperd: job %s: its spec is damaged: %s\n", id, err);
+        hyper_log(HYPER_LOG_WARN, "job %s: its spec is damaged: %s", id, err);
         json_decref(o);
         free(j);
         return NULL;
@@ -773,8 +773,8 @@ static void run_job(job_runner *r, job *j)
             }
         }
         if (!ok || crc != j->ckpt_crc) {
-            fprintf(stderr, "hyperd: job %s: its checkpoint is %s; starting over\n", j->info.id,
-                    ok ? "damaged (CRC-32 differs)" : "missing");
+            hyper_log(HYPER_LOG_WARN, "job %s: its checkpoint is %s; starting over", j->info.id,
+                              ok ? "damaged (CRC-32 differs)" : "missing");
             resume = 0;
         } else if (spec.kind == JOB_CHARLM) {
             model tmp;
@@ -1238,7 +1238,7 @@ hyper_status job_delete(job_runner *r, const char *id, char *err)
     pthread_mutex_unlock(&r->mu);
     job_destroy(j);
     if (fs_remove_tree(path) != 0)
-        fprintf(stderr, "hyperd: job %s: cannot remove %s: %s\n", id, path, strerror(errno));
+        hyper_log(HYPER_LOG_WARN, "job %s: cannot remove %s: %s", id, path, strerror(errno));
     return HYPER_OK;
 }
 

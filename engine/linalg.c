@@ -62,8 +62,8 @@ static void blas_load(void)
     if (!blas.gemm || !blas.gemv) {
         blas.gemm = NULL;
         blas.gemv = NULL;
-        fprintf(stderr, "hyper: OpenBLAS could not be loaded (%s); using plain loops\n",
-                h ? "symbols missing" : dlerror());
+        hyper_log(HYPER_LOG_WARN, "OpenBLAS could not be loaded (%s); using plain loops",
+                          h ? "symbols missing" : dlerror());
     }
 }
 

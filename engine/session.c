@@ -255,19 +255,19 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
     if (json_unpack(j, "{s:s, s:s, s:I, s:I, s:o, s:o}", "id", &id, "model", &model_name,
                     "created_ms", &created, "used_ms", &used, "rng", &rng, "state", &state) != 0 ||
         !valid_id(id)) {
-        fprintf(stderr, "hyperd: %s: not a session file, skipped\n", file);
+        hyper_log(HYPER_LOG_WARN, "%s: not a session file, skipped", file);
         return NULL;
     }
     model_entry *m = registry_find(reg, model_name);
     if (!m || m->clf) {
-        fprintf(stderr, "hyperd: %s: model '%s' is %s, session skipped\n", file, model_name,
-                m ? "a classifier (it has no sessions)" : "not loaded");
+        hyper_log(HYPER_LOG_WARN, "%s: model '%s' is %s, session skipped", file, model_name,
+                          m ? "a classifier (it has no sessions)" : "not loaded");
         return NULL;
     }
     json_t *seen = json_object_get(j, m->handwriting ? "points_seen" : "chars_seen");
     if (!json_is_integer(seen) || json_integer_value(seen) < 0) {
-        fprintf(stderr, "hyperd: %s: no %s for model '%s', skipped\n", file,
-                m->handwriting ? "points_seen" : "chars_seen", model_name);
+        hyper_log(HYPER_LOG_WARN, "%s: no %s for model '%s', skipped", file,
+                          m->handwriting ? "points_seen" : "chars_seen", model_name);
         return NULL;
     }
     session *s = session_alloc(m);
@@ -276,7 +276,7 @@ static session *session_from_json(json_t *j, registry *reg, const char *file)
     if (!json_is_array(rng) || json_array_size(rng) != 4 || !json_is_array(state) ||
         json_array_size(state) != s->state.size ||
         (m->handwriting && !pen_from_json(json_object_get(j, "pen"), &s->pen))) {
-        fprintf(stderr, "hyperd: %s: state does not fit model '%s', skipped\n", file, model_name);
+        hyper_log(HYPER_LOG_WARN, "%s: state does not fit model '%s', skipped", file, model_name);
         session_destroy(s);
         return NULL;
     }
@@ -314,7 +314,7 @@ size_t session_store_restore(session_store *st, registry *reg)
     char **keys = NULL, err[HYPER_ERRMSG_MAX];
     size_t nkeys = 0;
     if (store_list(st->backing, SESSION_NS, &keys, &nkeys, err) != HYPER_OK) {
-        fprintf(stderr, "hyperd: %s: sessions not restored\n", err);
+        hyper_log(HYPER_LOG_WARN, "%s: sessions not restored", err);
         return 0;
     }
     size_t restored = 0;
@@ -326,14 +326,14 @@ size_t session_store_restore(session_store *st, registry *reg)
         char *text = NULL;
         size_t len = 0;
         if (store_get(st->backing, SESSION_NS, key, SESSION_RECORD_MAX, &text, &len, err) != HYPER_OK) {
-            fprintf(stderr, "hyperd: %s, skipped\n", err);
+            hyper_log(HYPER_LOG_WARN, "%s, skipped", err);
             continue;
         }
         json_error_t jerr;
         json_t *j = json_loadb(text, len, 0, &jerr);
         free(text);
         if (!j) {
-            fprintf(stderr, "hyperd: %s/%s: %s, skipped\n", SESSION_NS, key, jerr.text);
+            hyper_log(HYPER_LOG_WARN, "%s/%s: %s, skipped", SESSION_NS, key, jerr.text);
             continue;
         }
         char name[64];
@@ -341,7 +341,7 @@ size_t session_store_restore(session_store *st, registry *reg)
         session *s = session_from_json(j, reg, name);
         json_decref(j);
         if (s && (strncmp(s->id, key, SESSION_ID_LEN) != 0 || find_index(st, s->id) >= 0)) {
-            fprintf(stderr, "hyperd: %s: its id does not match its name, skipped\n", name);
+            hyper_log(HYPER_LOG_WARN, "%s: its id does not match its name, skipped", name);
             session_destroy(s);
             s = NULL;
         }

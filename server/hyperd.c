@@ -164,6 +164,13 @@ static char *read_key_file(const char *path)
     return n ? strdup(buf) : NULL;
 }
 
+/* The library's log lines (hyper_log) in the daemon's log, with its time and level. */
+static void engine_log(hyper_log_level level, const char *line, void *user)
+{
+    (void)user;
+    log_msg(level == HYPER_LOG_ERROR ? LOG_ERROR : level == HYPER_LOG_WARN ? LOG_WARN : LOG_INFO, "%s", line);
+}
+
 /* ---- janitor ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -325,6 +332,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(level);
+    hyper_set_log(engine_log, NULL);
     char *key = NULL;
     if (o.api_key_file) {
         key = read_key_file(o.api_key_file);
