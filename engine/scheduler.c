@@ -136,12 +136,15 @@ static void *scheduler_main(void *arg)
             pthread_cond_wait(&s->cv, &s->mu);
         if (s->stopping && s->nactive == 0 && !s->queue_head)
             break;
-        while (s->queue_head && s->nactive < SCHED_MAX_BATCH) {
+        /* new streams join below, outside the lock (admitting one computes its output) */
+        sched_req *incoming[SCHED_MAX_BATCH];
+        int nin = 0;
+        while (s->queue_head && s->nactive + nin < SCHED_MAX_BATCH) {
             sched_req *r = s->queue_head;
             s->queue_head = r->next;
             if (!s->queue_head)
                 s->queue_tail = NULL;
-            admit(s, r);
+            incoming[nin++] = r;
         }
         /* a cancelled request still waiting for a place leaves now, not after its turn */
         sched_req *gone = NULL;
@@ -160,6 +163,8 @@ static void *scheduler_main(void *arg)
         }
         const int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
+        for (int k = 0; k < nin; k++)
+            admit(s, incoming[k]);
         while (gone) {
             sched_req *r = gone;
             gone = r->next;
@@ -202,8 +207,9 @@ static void *scheduler_main(void *arg)
         }
         for (int k = 0; k < left; k++)
             retire(leaving[k], leaving[k]->want != GEN_RUNNING ? leaving[k]->want : GEN_LENGTH);
-        pthread_mutex_lock(&s->mu);
         s->nactive = kept;
+        pthread_mutex_lock(&s->mu);
+        s->stats.active = kept;
         if (rows > 0)
             count_step(s, rows, emitted, step_us);
     }
@@ -304,7 +310,6 @@ void scheduler_stats(scheduler *s, sched_stats *out)
     }
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
-    out->active = s->nactive;
     pthread_mutex_unlock(&s->mu);
 }
 

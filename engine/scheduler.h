@@ -9,6 +9,13 @@
  * model; pengen.h: points of a handwriting model).  Each stream samples with its own
  * generator and the step's arithmetic does not depend on the batch (kernels.h), so what a
  * stream produces never depends on who else is served.
+ *
+ * Threads and locks.  Only the scheduler's thread touches the batch and the active streams.
+ * Its own lock guards the queue and the statistics and is never held while it admits,
+ * steps or retires a stream.  A stream's mu guards its output and is held only to append
+ * or read it; a reader's wake-up (sched_req_notify) is given with no lock held, so a
+ * wake-up may take any lock of its own (the HTTP server's) without an order to keep.  No
+ * lock is held across a model step, a wake-up or a disk write.
  */
 #ifndef HYPER_SCHEDULER_H
 #define HYPER_SCHEDULER_H
