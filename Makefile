@@ -38,7 +38,7 @@ TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_hershey.c tests/test_handwriting.c tests/test_datasets.c tests/test_activity.c \
               tests/test_images.c tests/test_classifier.c tests/test_records.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_classifier.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
-DAEMON_TEST_SRC := tests/daemon_fixture.c tests/test_daemon.c tests/test_faults.c tests/test_http_edges.c tests/daemon_main.c
+DAEMON_TEST_SRC := tests/daemon_fixture.c tests/test_daemon.c tests/test_api_handwriting.c tests/test_api_jobs.c tests/test_faults.c tests/test_http_edges.c tests/daemon_main.c
 CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c clients/hyper/classify.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)

@@ -2,6 +2,27 @@
  * daemon_fixture.c — the shared fixture of the black-box tests (daemon_fixture.h).
  */
 #include "daemon_fixture.h"
+#include <check.h>
+#include <curl/curl.h>
+#include <expat.h>
+#include <jansson.h>
+#include <png.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include "checkpoint.h"
+#include "classifier.h"
+#include "handwriting.h"
+#include "images.h"
+#include "mdn.h"
+#include "model.h"
+#include "sampler.h"
+#include "strokes.h"
+#include "trainer.h"
+#include "vocab.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -993,3 +1014,294 @@ double metric(const char *text, const char *series)
     return -1;
 }
 
+/* ---- helpers the endpoint files share --------------------------------------------------- */
+
+TCase *tcase(Suite *s, const char *name, void (*setup)(void), double timeout)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, timeout);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+int iso_utc_ms(const char *s)
+{
+    int y, mo, d, h, mi, sec, ms, n = 0;
+    return sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi, &sec, &ms, &n) == 7 &&
+           n == 24 && s[n] == 0;
+}
+
+void expect_refusals(const char *id, const char *tail, const bad_body *bad, size_t n,
+                     const char *valid)
+{
+    for (size_t k = 0; k < n; k++) {
+        reply r = http_post(&srv, at(id, tail).s, bad[k].body);
+        expect_error(r, 400, "invalid_request", bad[k].part);
+        reply_free(&r);
+    }
+    req_opts o = {.content_type = "text/plain"};
+    reply r = http_req(&srv, "POST", at(id, tail).s, valid, &o);
+    expect_error(r, 415, "unsupported_media_type", "text/plain");
+    reply_free(&r);
+    r = http_post(&srv, at("0123456789abcdef0123456789abcdef", tail).s, valid);
+    expect_error(r, 404, "not_found", "0123456789abcdef0123456789abcdef");
+    reply_free(&r);
+    json_int_t seen;
+    int busy;
+    session_state(&srv, id, &seen, &busy);
+    ck_assert_msg(seen == 0 && !busy, "refused %s requests left chars_seen %lld, busy %d", tail,
+                  (long long)seen, busy);
+}
+
+void *call_run(void *arg)
+{
+    call *c = arg;
+    pthread_barrier_wait(c->go);
+    c->r = http_post(c->p, at(c->id, c->path_tail).s, c->body);
+    return NULL;
+}
+
+void calls_run(call *c, int n)
+{
+    pthread_t th[BATCH_SESSIONS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    for (int k = 0; k < n; k++) {
+        c[k].go = &go;
+        ck_assert_int_eq(pthread_create(&th[k], NULL, call_run, &c[k]), 0);
+    }
+    for (int k = 0; k < n; k++)
+        pthread_join(th[k], NULL);
+    pthread_barrier_destroy(&go);
+}
+
+void setup_handwriting(void)
+{
+    static const char *const flags[] = {"--models", hw_model_path, "--max-body-bytes", "262144",
+                                        NULL};
+    serve(flags);
+}
+
+void hw_drawing_free(hw_drawing *d)
+{
+    free(d->xy);
+    memset(d, 0, sizeof *d);
+}
+
+hw_drawing hw_drawing_at(int line, const reply *r)
+{
+    json_t *strokes = json_object_get(r->json, "strokes");
+    ck_assert_msg(json_is_array(strokes) && json_array_size(strokes) > 0,
+                  "line %d: %s: no strokes in %.1500s", line, r->what, r->body);
+    hw_drawing d = {NULL, 0, (int)json_array_size(strokes)};
+    size_t k, j;
+    json_t *stroke, *pt;
+    json_array_foreach(strokes, k, stroke) {
+        ck_assert_msg(json_is_array(stroke) && json_array_size(stroke) > 0,
+                      "line %d: stroke %zu is not a non-empty array: %.1500s", line, k, r->body);
+        d.xy = realloc(d.xy, (size_t)(d.n + (int)json_array_size(stroke)) * 2 * sizeof *d.xy);
+        json_array_foreach(stroke, j, pt) {
+            json_t *x = json_array_get(pt, 0), *y = json_array_get(pt, 1);
+            ck_assert_msg(json_array_size(pt) == 2 && json_is_number(x) && json_is_number(y) &&
+                              isfinite(json_number_value(x)) && isfinite(json_number_value(y)),
+                          "line %d: stroke %zu, point %zu is not [x, y] with finite numbers: %.1500s",
+                          line, k, j, r->body);
+            d.xy[2 * d.n] = json_number_value(x);
+            d.xy[2 * d.n + 1] = json_number_value(y);
+            d.n++;
+        }
+    }
+    ck_assert_msg(d.n == jint_at(line, r, "points"),
+                  "line %d: %d points in the strokes, \"points\" %lld", line, d.n,
+                  (long long)jint_at(line, r, "points"));
+    return d;
+}
+
+hw_drawing hw_stream_drawing_at(int line, const stream_call *s, int want)
+{
+    ck_assert_msg(s->rc == CURLE_OK && s->status == 200,
+                  "line %d: %s: HTTP %ld, curl: %s, %d point event(s); body: %.1500s", line,
+                  s->head.what, s->status, curl_easy_strerror(s->rc), s->npoints, s->head.body);
+    const char *ct = s->ndjson ? "application/x-ndjson" : "text/event-stream";
+    ck_assert_msg(strncmp(s->head.content_type, ct, strlen(ct)) == 0,
+                  "line %d: Content-Type '%s', want %s", line, s->head.content_type, ct);
+    ck_assert_msg(s->nbad == 0, "line %d: %d malformed event(s), the first %s", line, s->nbad, s->bad);
+    ck_assert_msg(s->done != NULL, "line %d: no done event after %d point(s)", line, s->npoints);
+    char *done = json_dumps(s->done, JSON_COMPACT);
+    json_t *fr = json_object_get(s->done, "finish_reason");
+    ck_assert_msg(s->npoints == want &&
+                      json_integer_value(json_object_get(s->done, "points")) == want &&
+                      json_is_string(fr) && strcmp(json_string_value(fr), "length") == 0,
+                  "line %d: %d point events and the done event %s; want %d points, finish_reason "
+                  "length", line, s->npoints, done, want);
+    free(done);
+    hw_drawing d = {calloc((size_t)want * 2 + 1, sizeof(double)), 0, 0};
+    size_t k;
+    json_t *e;
+    int lifted = 1;
+    json_array_foreach(s->events, k, e) {
+        if (!json_object_get(e, "x"))
+            continue;
+        d.xy[2 * d.n] = json_number_value(json_object_get(e, "x"));
+        d.xy[2 * d.n + 1] = json_number_value(json_object_get(e, "y"));
+        d.n++;
+        d.nstrokes += lifted;
+        lifted = json_is_true(json_object_get(e, "eos"));
+    }
+    return d;
+}
+
+void expect_same_drawing_at(int line, const hw_drawing *a, const hw_drawing *b,
+                            const char *what)
+{
+    ck_assert_msg(a->n == b->n, "line %d: %s: %d points against %d", line, what, a->n, b->n);
+    for (int i = 0; i < 2 * a->n; i++)
+        ck_assert_msg(a->xy[i] == b->xy[i], "line %d: %s: point %d: (%.2f, %.2f) against (%.2f, %.2f)",
+                      line, what, i / 2, a->xy[i & ~1], a->xy[i | 1], b->xy[i & ~1], b->xy[i | 1]);
+}
+
+int drawings_equal(const hw_drawing *a, const hw_drawing *b)
+{
+    return a->n == b->n && memcmp(a->xy, b->xy, (size_t)a->n * 2 * sizeof *a->xy) == 0;
+}
+
+static void XMLCALL svg_open(void *user, const XML_Char *name, const XML_Char **attrs)
+{
+    svg_scan *c = user;
+    if (c->depth++ == 0) {
+        c->svg_root = strcmp(name, "svg") == 0;
+    } else if (strcmp(name, "path") == 0) {
+        c->paths++;
+    } else if (strcmp(name, "tspan") == 0) {
+        c->tspans++;
+    } else if (strcmp(name, "polyline") == 0) {
+        int pairs = 0;
+        for (int k = 0; attrs[k]; k += 2)
+            if (strcmp(attrs[k], "points") == 0)
+                for (const char *q = attrs[k + 1]; *q; q++)
+                    pairs += *q == ',';
+        if (c->polylines < SVG_POLYLINES)
+            c->polyline_points[c->polylines] = pairs;
+        c->polylines++;
+    }
+}
+
+static void XMLCALL svg_close(void *user, const XML_Char *name)
+{
+    (void)name;
+    ((svg_scan *)user)->depth--;
+}
+
+svg_scan svg_read_at(int line, const char *doc, size_t len)
+{
+    XML_Parser x = XML_ParserCreate("UTF-8");
+    ck_assert_ptr_nonnull(x);
+    svg_scan c;
+    memset(&c, 0, sizeof c);
+    XML_SetUserData(x, &c);
+    XML_SetElementHandler(x, svg_open, svg_close);
+    int ok = XML_Parse(x, doc, (int)len, 1) == XML_STATUS_OK;
+    char why[200];
+    snprintf(why, sizeof why, "%s at line %lu", XML_ErrorString(XML_GetErrorCode(x)),
+             (unsigned long)XML_GetCurrentLineNumber(x));
+    XML_ParserFree(x);
+    ck_assert_msg(ok, "line %d: the SVG is not well-formed XML (%s): %.500s", line, why, doc);
+    ck_assert_msg(c.svg_root, "line %d: the document's root is not <svg>: %.300s", line, doc);
+    return c;
+}
+
+void model_session_new_at(int line, const hyperd_proc *p, const char *model, int64_t seed,
+                          char *id)
+{
+    reply r = seed >= 0 ? http_postf(p, "/v1/sessions", "{s:s, s:I}", "model", model, "seed",
+                                     (json_int_t)seed)
+                        : http_postf(p, "/v1/sessions", "{s:s}", "model", model);
+    ck_assert_msg(r.status == 201, "line %d: %s: HTTP %ld, want 201; body: %s", line, r.what,
+                  r.status, r.body);
+    ck_assert_str_eq(jstr(r, "model"), model);
+    snprintf(id, ID_LEN + 1, "%s", jstr(r, "id"));
+    reply_free(&r);
+}
+
+json_int_t hw_points_seen_at(int line, const hyperd_proc *p, const char *id)
+{
+    reply r = http_get(p, at(id, "").s);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %s", line, r.what, r.status, r.body);
+    ck_assert_msg(!json_object_get(r.json, "chars_seen") &&
+                      json_is_false(json_object_get(r.json, "busy")),
+                  "line %d: a handwriting session shows chars_seen or is busy: %s", line, r.body);
+    json_int_t seen = jint_at(line, &r, "points_seen");
+    reply_free(&r);
+    return seen;
+}
+
+hw_drawing hw_generate_at(int line, const hyperd_proc *p, const char *id, const char *fmt,
+                          ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *j = json_vpack_ex(NULL, 0, fmt, ap);
+    va_end(ap);
+    ck_assert_ptr_nonnull(j);
+    char *body = json_dumps(j, JSON_COMPACT);
+    int want = (int)json_integer_value(json_object_get(j, "max_points"));
+    json_decref(j);
+    reply r = http_post(p, at(id, "/generate").s, body);
+    free(body);
+    ck_assert_msg(r.status == 200, "line %d: %s: HTTP %ld; body: %.1500s", line, r.what, r.status,
+                  r.body);
+    hw_drawing d = hw_drawing_at(line, &r);
+    ck_assert_msg(d.n == want && strcmp(jstr_at(line, &r, "finish_reason"), "length") == 0,
+                  "line %d: %d points, want %d: %.500s", line, d.n, want, r.body);
+    reply_free(&r);
+    return d;
+}
+
+int ref_pen_point(const float *pt, double x, double y, void *user)
+{
+    (void)pt;
+    ref_pen *r = user;
+    r->out[2 * r->n] = round(x * 100) / 100;
+    r->out[2 * r->n + 1] = round(y * 100) / 100;
+    r->n++;
+    return 0;
+}
+
+void hw_ref_draw(const double *prime, const int32_t *lens, int32_t nstrokes,
+                 const hw_params *p, double *out)
+{
+    char err[HYPER_ERRMSG_MAX];
+    checkpoint *ck = NULL;
+    ck_assert_msg(checkpoint_open(hw_model_path, &ck, err) == HYPER_OK, "open: %s", err);
+    model m;
+    stroke_stats st;
+    ck_assert_msg(strokes_stats_from_meta(ck, &st, err) == HYPER_OK, "stats: %s", err);
+    ck_assert_msg(checkpoint_load_model(ck, &m, NULL, err) == HYPER_OK, "load: %s", err);
+    checkpoint_close(ck);
+    /* the daemon serves packed weights (the batch-invariant kernel): so do we */
+    ck_assert_msg(model_pack(&m, 0, err) == HYPER_OK, "pack: %s", err);
+    model_state s;
+    ck_assert_msg(model_state_init(&s, &m.cfg, 1, err) == HYPER_OK, "state: %s", err);
+    hw_pen pen;
+    hw_pen_start(&pen);
+    stroke_set set;
+    strokes_init(&set);
+    if (nstrokes) {
+        ck_assert_msg(strokes_add_line(&set, NULL, prime, lens, nstrokes, err) == HYPER_OK, "%s", err);
+        pen.x = prime[0];
+        pen.y = prime[1];
+    }
+    hyper_rng rng;
+    hyper_rng_seed(&rng, p->seed);
+    float *pts = malloc((size_t)p->max_points * 3 * sizeof *pts);
+    ref_pen rp = {out, 0};
+    int32_t n = 0;
+    ck_assert_msg(hw_draw(&m, &st, &s, &pen, nstrokes ? set.lines[0].pts : NULL,
+                          nstrokes ? set.lines[0].npoints : 0, p, &rng, pts, &n, ref_pen_point,
+                          &rp, NULL, err) == HYPER_OK && n == p->max_points, "hw_draw: %s", err);
+    free(pts);
+    strokes_free(&set);
+    model_state_free(&s);
+    model_free(&m);
+}

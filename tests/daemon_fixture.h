@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "checkpoint.h"
+#include "handwriting.h"
 #include "mdn.h"
 #include "model.h"
 #include "sampler.h"
@@ -314,5 +315,125 @@ size_t on_header(char *line, size_t size, size_t n, void *arg);
 /* An event's "hyper" (include_hyper): an array of n activities [i, g, f, o] (n < 0: one
  * activity, not in an array), each a finite number >= 0. */
 int hyper_valid(const json_t *h, int n);
+
+/* ---- helpers the endpoint files share (defined in daemon_fixture.c) ------------------------ */
+
+/* A test case of the suite s whose daemon setup starts before its tests (teardown after). */
+TCase *tcase(Suite *s, const char *name, void (*setup)(void), double timeout);
+
+int iso_utc_ms(const char *s);
+
+typedef struct {
+    const char *body, *part; /* a refused body, and what the 400's message must name */
+} bad_body;
+
+/* POSTs each bad body to the session's endpoint `tail` (400 naming the field), the valid
+ * body with the wrong content type (415), and to an unknown session (404); none of it may
+ * touch the session. */
+void expect_refusals(const char *id, const char *tail, const bad_body *bad, size_t n,
+                     const char *valid);
+
+#define BATCH_SESSIONS 32
+
+typedef struct {
+    const hyperd_proc *p;
+    char id[ID_LEN + 1];
+    const char *path_tail;
+    const char *body;
+    pthread_barrier_t *go;
+    reply r;
+} call;
+
+void *call_run(void *arg);
+
+/* Runs n calls at once; each gets its reply. */
+void calls_run(call *c, int n);
+
+#define HW_SAMPLE "/v1/handwriting/sample"
+
+#define HW_MODEL "handwriting"
+
+/* The daemon of the handwriting tests: charlm and the handwriting model. */
+void setup_handwriting(void);
+
+/* A drawing as a reply or a stream gives it: its points in order, and how many strokes. */
+typedef struct {
+    double *xy;                    /* (n, 2) */
+    int n, nstrokes;
+} hw_drawing;
+
+void hw_drawing_free(hw_drawing *d);
+
+/* The "strokes" of a JSON reply: non-empty strokes of [x, y] with finite numbers, as many
+ * points in all as the reply's "points". */
+#define hw_drawing_of(r) hw_drawing_at(__LINE__, &(r))
+
+hw_drawing hw_drawing_at(int line, const reply *r);
+
+/* The point events of a stream that ran to its end: HTTP 200, only well-formed events,
+ * want points, and a final {"done": true, "points": want, "finish_reason": "length"}. */
+#define hw_stream_drawing(s, want) hw_stream_drawing_at(__LINE__, s, want)
+
+hw_drawing hw_stream_drawing_at(int line, const stream_call *s, int want);
+
+#define expect_same_drawing(a, b, what) expect_same_drawing_at(__LINE__, a, b, what)
+
+void expect_same_drawing_at(int line, const hw_drawing *a, const hw_drawing *b,
+                            const char *what);
+
+int drawings_equal(const hw_drawing *a, const hw_drawing *b);
+
+#define SVG_POLYLINES 4
+
+typedef struct {
+    int depth, svg_root, paths, tspans;
+    int polylines;
+    int polyline_points[SVG_POLYLINES]; /* "x,y" pairs of the first polylines' points */
+} svg_scan;
+
+/* Parses an SVG document with expat: it must be well-formed XML with an <svg> root.
+ * Returns what it holds. */
+#define svg_read(doc, len) svg_read_at(__LINE__, doc, len)
+
+svg_scan svg_read_at(int line, const char *doc, size_t len);
+
+/* The number of <path> elements of a well-formed SVG document. */
+#define svg_paths(doc, len) svg_read_at(__LINE__, doc, len).paths
+
+/* Creates a session on the model of that name (with seed when seed >= 0). */
+#define model_session_new(p, model, seed, id) model_session_new_at(__LINE__, p, model, seed, id)
+
+void model_session_new_at(int line, const hyperd_proc *p, const char *model, int64_t seed,
+                          char *id);
+
+/* Creates a session on the handwriting model (with seed when seed >= 0). */
+#define hw_session_new(p, seed, id) model_session_new_at(__LINE__, p, HW_MODEL, seed, id)
+
+/* GET /v1/sessions/{id} of a handwriting session: points_seen (and no chars_seen). */
+#define hw_points_seen(p, id) hw_points_seen_at(__LINE__, p, id)
+
+json_int_t hw_points_seen_at(int line, const hyperd_proc *p, const char *id);
+
+/* Draws on a session: POST generate with the json_pack of fmt; 200 with as many points as
+ * asked for.  Returns the drawing. */
+#define hw_generate(p, id, ...) hw_generate_at(__LINE__, p, id, __VA_ARGS__)
+
+hw_drawing hw_generate_at(int line, const hyperd_proc *p, const char *id, const char *fmt,
+                          ...);
+
+/* The pen after each point the engine draws from the model file: the prime (absolute
+ * points xy (n, 2) in nstrokes strokes of lens; none when nstrokes is 0) read from a
+ * fresh state with the pen at its first point, then p->max_points points from p->seed.
+ * out (max_points, 2) receives them rounded to hundredths, as the daemon writes them. */
+typedef struct {
+    double *out;
+    int n;
+} ref_pen;
+
+int ref_pen_point(const float *pt, double x, double y, void *user);
+
+void hw_ref_draw(const double *prime, const int32_t *lens, int32_t nstrokes,
+                 const hw_params *p, double *out);
+
 
 #endif

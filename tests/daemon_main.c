@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 Suite *daemon_suite(void);
+Suite *handwriting_api_suite(void);
+Suite *jobs_api_suite(void);
 Suite *faults_suite(void);
 Suite *http_edges_suite(void);
 /* Daemons of the shared fixtures that crashed or did not stop cleanly on SIGTERM. */
@@ -24,6 +26,8 @@ int main(void)
         return EXIT_FAILURE;
     }
     SRunner *sr = srunner_create(daemon_suite());
+    srunner_add_suite(sr, handwriting_api_suite());
+    srunner_add_suite(sr, jobs_api_suite());
     srunner_add_suite(sr, faults_suite());
     srunner_add_suite(sr, http_edges_suite());
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
