@@ -29,7 +29,7 @@ BENCH_PACKAGES := python3-torch
 ENGINE_SRC := engine/common.c engine/linalg.c engine/model.c engine/cell.c engine/stack.c \
               engine/vocab.c engine/sampler.c engine/checkpoint.c engine/trainer.c \
               engine/registry.c engine/session.c engine/scheduler.c engine/textgen.c engine/pengen.c engine/store.c engine/kernels.c \
-              engine/strokes.c engine/strokes_io.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
+              engine/strokes.c engine/strokes_io.c engine/strokes_load.c engine/hershey.c engine/mdn.c engine/handwriting.c engine/fsutil.c engine/strbuf.c engine/datasets.c engine/activity.c \
               engine/jobs.c engine/images.c engine/classifier.c engine/jsonutil.c
 SERVER_SRC := server/hyperd.c server/http.c api/reply.c api/routes.c api/system.c \
               api/models.c api/classify.c api/sessions.c api/handwriting.c api/events.c api/datasets.c api/jobs.c api/static.c
@@ -39,7 +39,8 @@ TEST_SRC   := tests/test_vocab.c tests/test_sampler.c tests/test_checkpoint.c \
               tests/test_images.c tests/test_classifier.c tests/test_records.c tests/check_main.c
 GRAD_SRC   := tests/test_grad.c tests/test_classifier.c tests/test_kernels.c tests/test_mdn.c tests/test_activity.c tests/check_main.c
 DAEMON_TEST_SRC := tests/daemon_fixture.c tests/test_daemon.c tests/test_api_handwriting.c tests/test_api_jobs.c tests/test_faults.c tests/test_http_edges.c tests/daemon_main.c
-CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c clients/hyper/classify.c
+CLI_SRC    := clients/hyper/hyper.c clients/hyper/opts.c clients/hyper/remote.c clients/hyper/classify.c \
+              clients/hyper/progress.c
 
 ENGINE_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 ENGINE64_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/f64/%.o)

@@ -1,5 +1,6 @@
 /*
- * reply.c — the one error helper, JSON replies, body parsing and field validation.
+ * reply.c — the one error helper, JSON replies, body parsing, field validation, and the
+ * session a route names.
  */
 #include <math.h>
 #include <errno.h>
@@ -223,4 +224,18 @@ int api_query_int(const api_request *req, const char *key, int64_t lo, int64_t h
     }
     *out = x;
     return 0;
+}
+
+/* The session of the route's {} (used by the text and the handwriting endpoints alike). */
+session *api_session_lookup(const api_request *req, api_reply *rep, int acquire)
+{
+    int busy = 0;
+    session *s = session_get(req->app->sessions, req->params[0], acquire, &busy);
+    if (!s) {
+        if (busy)
+            api_error(rep, 409, "session %s is busy with another request", req->params[0]);
+        else
+            api_error(rep, 404, "no session %s", req->params[0]);
+    }
+    return s;
 }

@@ -94,19 +94,6 @@ static void defer_call(api_reply *rep, const api_request *req, gen_request *g, s
     rep->later = (api_later){pc, plain_notify, complete, plain_cancel};
 }
 
-session *api_session_lookup(const api_request *req, api_reply *rep, int acquire)
-{
-    int busy = 0;
-    session *s = session_get(req->app->sessions, req->params[0], acquire, &busy);
-    if (!s) {
-        if (busy)
-            api_error(rep, 409, "session %s is busy with another request", req->params[0]);
-        else
-            api_error(rep, 404, "no session %s", req->params[0]);
-    }
-    return s;
-}
-
 /* Encodes text with the session's vocabulary; 400 naming the characters it lacks. */
 static int32_t *encode(const session *s, const char *field, const char *text, size_t *n,
                        api_reply *rep)

@@ -543,15 +543,15 @@ static hyper_status font_load(font *f, const char *dir, const char *name, char *
     return HYPER_OK;
 }
 
-/* ---- corpus -------------------------------------------------------------------------- */
+/* ---- the text to write: the corpus cut into lines ------------------------------------- */
 
 typedef struct {
     char *text;       /* usable lines, each NUL-terminated */
     int32_t *offset;  /* (n) where each starts in text */
     int32_t n;
-} corpus;
+} line_source;
 
-static void corpus_free(corpus *c)
+static void line_source_free(line_source *c)
 {
     free(c->text);
     free(c->offset);
@@ -583,7 +583,7 @@ static size_t clean_line(const char *src, size_t n, const int *have, char *dst)
  * broken at spaces into pieces of at most TEXT_MAX_CHARS (a longer word is cut); pieces
  * shorter than TEXT_MIN_CHARS are skipped.  Fails with HYPER_ERR_IO or HYPER_ERR_FORMAT
  * naming path. */
-static hyper_status corpus_load(corpus *c, const char *path, const int *have, char *err)
+static hyper_status line_source_load(line_source *c, const char *path, const int *have, char *err)
 {
     char *raw = NULL, *clean = NULL;
     size_t len = 0, w = 0;
@@ -1076,7 +1076,7 @@ hyper_status strokes_synthesize(stroke_set *s, int32_t nlines, const char *corpu
         return hyper_fail(err, HYPER_ERR_IO, "%s: not a directory (want the Hershey fonts' directory)", font_dir);
     font fonts[HERSHEY_NFONTS];
     memset(fonts, 0, sizeof fonts);
-    corpus cp = {0};
+    line_source cp = {0};
     scratch sc;
     memset(&sc, 0, sizeof sc);
     hyper_status rc = HYPER_OK;
@@ -1090,7 +1090,7 @@ hyper_status strokes_synthesize(stroke_set *s, int32_t nlines, const char *corpu
         for (int k = 0; k < HERSHEY_NFONTS; k++)
             have[c] &= c == 0 || fonts[k].g[c].count > 0;
     }
-    rc = corpus_load(&cp, corpus_path, have, err);
+    rc = line_source_load(&cp, corpus_path, have, err);
     if (rc != HYPER_OK)
         goto out;
     hyper_rng r;
@@ -1124,7 +1124,7 @@ hyper_status strokes_synthesize(stroke_set *s, int32_t nlines, const char *corpu
 out:
     for (int k = 0; k < HERSHEY_NFONTS; k++)
         font_free(&fonts[k]);
-    corpus_free(&cp);
+    line_source_free(&cp);
     scratch_free(&sc);
     return rc;
 }

@@ -4,6 +4,7 @@
  * error, and classifying PNG files.
  */
 #include "classify.h"
+#include "progress.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -29,13 +29,5 @@ int classify_images(int argc, char **argv);
 /* 1 when the file at path is a classifier. */
 int classify_is_classifier(const char *path);
 
-/* The progress line of hyper train (hyper.c), shared by every kind of run. */
-int report_progress(const train_progress *p, void *user);
-typedef struct {
-    int tty;
-} report_ctx;
-/* The end every hyper train shares (hyper.c): runs t to its last step with progress lines,
- * checkpoints in ckpt, writes the model to out and frees t. */
-hyper_status train_to_end(trainer *t, int32_t report_every, const char *out, const char *ckpt, char *err);
 
 #endif
