@@ -1054,6 +1054,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             timed_out ? " (request timeout)" : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
     if (cc->up.write) /* the connection died in the middle of an upload */
         cc->up.abort(cc->up.ctx);
+    if (!cc->answered) { /* a worker made a reply the connection closed before it was sent */
+        json_decref(cc->task_rep.json);
+        free(cc->task_rep.body);
+        if (cc->task_rep.streaming)
+            cc->task_rep.stream.release(cc->task_rep.stream.ctx);
+    }
     free(cc->body);
     free(cc);
     *con_cls = NULL;
